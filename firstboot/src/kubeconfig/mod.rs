@@ -1,0 +1,1 @@
+//! kubeconfig (to be filled).

@@ -1,0 +1,1 @@
+//! phases (to be filled).

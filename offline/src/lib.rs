@@ -1,0 +1,1 @@
+//! kubebake's shared library.
