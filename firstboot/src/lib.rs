@@ -4,11 +4,15 @@
 //! - [`config`]: kubeadm v1beta4 + FirstbootConfiguration parsing, defaulting and validation.
 //! - [`pki`]: certificate authorities and certificates (kubeadm's cert list, renewal, CSRs).
 //! - [`kubeconfig`]: kubeadm's kubeconfig files.
+//! - [`manifests`]: static pod manifests for etcd and the control plane.
+//! - [`kubelet`]: the kubelet's node files (config.yaml, kubeadm-flags.env, instance-config.yaml).
 //! - [`runner`]: phase order, status journal, lock, resume.
 //! - [`phases`]: one module per kubeadm phase; each plans, then applies.
 
 pub mod config;
 pub mod kubeconfig;
+pub mod kubelet;
+pub mod manifests;
 pub mod phases;
 pub mod pki;
 pub mod runner;
