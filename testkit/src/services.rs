@@ -1,0 +1,116 @@
+//! Real services started by tests, each on a free loopback port and stopped on drop:
+//! an HTTP file server (`python3 -m http.server`) and an OCI registry (Debian `docker-registry`).
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::require_tool;
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_port(port: u16, child: &mut Child, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!("{what} exited early: {st}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what} did not listen on 127.0.0.1:{port} within 30 s");
+}
+
+/// A child process killed on drop.
+pub struct Service {
+    child: Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Service {
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+/// Serve `dir` over HTTP with Python's http.server (a real, separate server process).
+pub fn http_server(dir: &Path) -> Service {
+    let python = require_tool("python3", "python3");
+    let port = free_port();
+    let mut child = Command::new(python)
+        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory"])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start python3 -m http.server");
+    wait_port(port, &mut child, "http.server");
+    Service { child, port, _dir: None }
+}
+
+/// Start a real OCI registry (Debian `docker-registry`) with its own storage.
+pub fn registry() -> Service {
+    let bin = require_tool("docker-registry", "docker-registry");
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = dir.path().join("config.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+    let mut child = Command::new(bin)
+        .arg("serve")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start docker-registry");
+    wait_port(port, &mut child, "docker-registry");
+    Service { child, port, _dir: Some(dir) }
+}
+
+/// Push every image of the fixture layout `layout` (written by [`crate::images::write_layout`])
+/// to `registry` with `skopeo` (all platforms), renaming `from_repo` to the registry host.
+pub fn push_layout(layout: &Path, names: &[String], registry: &str) {
+    let skopeo = require_tool("skopeo", "skopeo");
+    for name in names {
+        let key = crate::images::layout_key(name);
+        let dest = match name.split_once('/') {
+            Some((_, rest)) => format!("docker://{registry}/{rest}"),
+            None => format!("docker://{registry}/{name}"),
+        };
+        let out = Command::new(&skopeo)
+            .args(["--insecure-policy", "copy", "--all", "--dest-tls-verify=false", "-q"])
+            .arg(format!("oci:{}:{key}", layout.display()))
+            .arg(&dest)
+            .output()
+            .expect("run skopeo");
+        assert!(out.status.success(), "skopeo copy {name} → {dest}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
