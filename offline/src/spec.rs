@@ -331,6 +331,7 @@ fn resolve_location(s: &str, base: &Path) -> std::result::Result<String, String>
     } else {
         base.join(s)
     };
+    let path: PathBuf = path.components().collect();
     let p = path.display().to_string();
     Ok(if p.len() > 1 { p.trim_end_matches('/').to_string() } else { p })
 }

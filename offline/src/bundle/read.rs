@@ -245,6 +245,13 @@ fn run(bundle: &Path, opts: &VerifyOptions, dest: Option<&Path>, progress: &dyn 
     // The stream verifier borrows key and signature from this frame; the scoped thread below
     // ends before they are dropped.
     let sig_ref = sig.as_ref();
+    let verifier = match sig_ref {
+        Some((pk, sig, path)) => Some(pk.verify_stream(sig).map_err(|e| Error::Signature {
+            file: path.display().to_string(),
+            message: format!("does not verify with the given public key: {e}"),
+        })?),
+        None => None,
+    };
 
     let (tx, rx) = bounded::<Chunk>(CHANNEL_DEPTH);
     let (pool_tx, pool_rx) = bounded::<Vec<u8>>(CHANNEL_DEPTH + 2);
@@ -253,10 +260,6 @@ fn run(bundle: &Path, opts: &VerifyOptions, dest: Option<&Path>, progress: &dyn 
     let result = std::thread::scope(|s| {
         let task_ref: &dyn crate::progress::Task = task.as_ref();
         let reader = s.spawn(move || -> std::result::Result<(String, Option<String>, Option<String>), String> {
-            let verifier = match sig_ref {
-                Some((pk, sig, _)) => Some(pk.verify_stream(sig).map_err(|e| format!("signature: {e}"))?),
-                None => None,
-            };
             let mut state = Inflater {
                 hasher: Sha256::new(),
                 verifier,
