@@ -39,17 +39,31 @@ pub enum Format {
 pub enum BundleCommand {
     /// Build a bundle from a BundleSpec: binaries and labels from a release mirror, images from a
     /// registry or a local OCI layout; every sha256 verified; written atomically.
-    #[command(after_help = "Example:\n  bake bundle create --spec examples/bundle.yaml --out k8s-v1.36.2.bundle\n  bake bundle create --spec spec.yaml --out b.bundle --parallel 8 -o json")]
+    #[command(
+        after_help = "Example:\n  bake bundle create --spec examples/bundle.yaml --out k8s-v1.36.2.bundle\n  bake bundle create --spec spec.yaml --out b.bundle --parallel 8 -o json"
+    )]
     Create(CreateArgs),
     /// Verify a bundle in one streaming pass: every entry against the manifest, and the minisign
     /// signature when a public key is given.
-    #[command(after_help = "Example:\n  bake bundle verify k8s-v1.36.2.bundle --public-key kubebake.pub")]
+    #[command(
+        after_help = "Example:\n  bake bundle verify k8s-v1.36.2.bundle --public-key kubebake.pub"
+    )]
     Verify(VerifyArgs),
     /// Print a bundle's inventory (verifies it first).
-    #[command(after_help = "Example:\n  bake bundle inspect k8s-v1.36.2.bundle\n  bake bundle inspect k8s-v1.36.2.bundle -o json | jq '.images[].name'")]
+    #[command(
+        after_help = "Example:\n  bake bundle inspect k8s-v1.36.2.bundle\n  bake bundle inspect k8s-v1.36.2.bundle -o json | jq '.images[].name'"
+    )]
     Inspect(InspectArgs),
+    /// Verify a bundle and unpack it into a new directory in the same streaming pass (nothing is
+    /// left behind when verification fails).
+    #[command(
+        after_help = "Example:\n  bake bundle unpack k8s-v1.36.2.bundle --dest /srv/k8s-v1.36.2 --public-key kubebake.pub"
+    )]
+    Unpack(UnpackArgs),
     /// Sign a bundle with a minisign secret key, writing BUNDLE.minisig.
-    #[command(after_help = "Example:\n  minisign -G -W -p kubebake.pub -s kubebake.key   # a key pair, once\n  bake bundle sign k8s-v1.36.2.bundle --secret-key kubebake.key\n  minisign -Vm k8s-v1.36.2.bundle -p kubebake.pub     # checks with the standard tool")]
+    #[command(
+        after_help = "Example:\n  minisign -G -W -p kubebake.pub -s kubebake.key   # a key pair, once\n  bake bundle sign k8s-v1.36.2.bundle --secret-key kubebake.key\n  minisign -Vm k8s-v1.36.2.bundle -p kubebake.pub     # checks with the standard tool"
+    )]
     Sign(SignArgs),
 }
 
@@ -120,6 +134,22 @@ pub struct InspectArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: Format,
+}
+
+/// Arguments of `bundle unpack`.
+#[derive(Debug, Args)]
+pub struct UnpackArgs {
+    /// The bundle file.
+    pub bundle: PathBuf,
+    /// Directory to create (must not exist).
+    #[arg(long, value_name = "DIR")]
+    pub dest: PathBuf,
+    /// Signature check.
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// Arguments of `bundle sign`.

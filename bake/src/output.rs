@@ -73,31 +73,72 @@ pub fn inventory_table(r: &VerifyReport) -> String {
     let _ = writeln!(s, "Bundle:        {}", m.name);
     let _ = writeln!(s, "Kubernetes:    {}", m.kubernetes_version);
     let _ = writeln!(s, "Platform:      {}", m.platform);
-    let _ = writeln!(s, "Created:       {} by kubebake {}", m.created, m.kubebake_version);
-    let _ = writeln!(s, "Size:          {} (sha256 {})", human_size(r.bundle_size), r.bundle_sha256);
+    let _ = writeln!(
+        s,
+        "Created:       {} by kubebake {}",
+        m.created, m.kubebake_version
+    );
+    let _ = writeln!(
+        s,
+        "Size:          {} (sha256 {})",
+        human_size(r.bundle_size),
+        r.bundle_sha256
+    );
     let _ = writeln!(
         s,
         "Verified:      yes; signature {}",
-        if r.signature_verified { "verified" } else { "not checked" }
+        if r.signature_verified {
+            "verified"
+        } else {
+            "not checked"
+        }
     );
     let _ = writeln!(s, "\nBINARIES AND FILES");
     let _ = writeln!(s, "{:<40} {:<9} {:>10}  SHA256", "PATH", "KIND", "SIZE");
-    for a in m.artifacts.iter().filter(|a| a.kind != offline::manifest::ArtifactKind::Image) {
-        let _ = writeln!(s, "{:<40} {:<9} {:>10}  {}", a.path, a.kind.as_str(), human_size(a.size), a.sha256);
+    for a in m
+        .artifacts
+        .iter()
+        .filter(|a| a.kind != offline::manifest::ArtifactKind::Image)
+    {
+        let _ = writeln!(
+            s,
+            "{:<40} {:<9} {:>10}  {}",
+            a.path,
+            a.kind.as_str(),
+            human_size(a.size),
+            a.sha256
+        );
     }
-    let blobs: Vec<_> = m.artifacts.iter().filter(|a| a.kind == offline::manifest::ArtifactKind::Image).collect();
-    let _ = writeln!(s, "\nIMAGES ({} OCI layout entries, {})", blobs.len(), human_size(blobs.iter().map(|a| a.size).sum()));
+    let blobs: Vec<_> = m
+        .artifacts
+        .iter()
+        .filter(|a| a.kind == offline::manifest::ArtifactKind::Image)
+        .collect();
+    let _ = writeln!(
+        s,
+        "\nIMAGES ({} OCI layout entries, {})",
+        blobs.len(),
+        human_size(blobs.iter().map(|a| a.size).sum())
+    );
     let _ = writeln!(s, "{:<56} {:<24} DIGEST", "NAME", "ROLE");
     for i in &m.images {
         let _ = writeln!(s, "{:<56} {:<24} {}", i.name, i.role, i.digest);
     }
     let idx = &r.release_index;
-    let _ = writeln!(s, "\nRELEASE INDEX (from {}, {})", idx.source, idx.generated_at);
+    let _ = writeln!(
+        s,
+        "\nRELEASE INDEX (from {}, {})",
+        idx.source, idx.generated_at
+    );
     for (l, v) in &idx.labels {
         let _ = writeln!(s, "  {l:<14} {v}");
     }
     for (minor, c) in &idx.components {
-        let _ = writeln!(s, "  {minor:<14} etcd {}  coredns {}  pause {}", c.etcd, c.coredns, c.pause);
+        let _ = writeln!(
+            s,
+            "  {minor:<14} etcd {}  coredns {}  pause {}",
+            c.etcd, c.coredns, c.pause
+        );
     }
     s
 }

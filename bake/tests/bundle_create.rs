@@ -29,7 +29,16 @@ fn create_from_http_mirror_and_registry_then_inspect() {
     )
     .unwrap();
     let out = dir.path().join("out/k8s.bundle");
-    let o = bake(&["bundle", "create", "--spec", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "-o", "json"]);
+    let o = bake(&[
+        "bundle",
+        "create",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     // plain progress lines (not a terminal) name the artifacts
     assert!(stderr(&o).contains("kubeadm: "), "{}", stderr(&o));
@@ -45,23 +54,53 @@ fn create_from_http_mirror_and_registry_then_inspect() {
     let images = inv["images"].as_array().unwrap();
     assert_eq!(images.len(), 8);
     for (name, digest) in &digests {
-        let got = images.iter().find(|i| i["name"] == name.as_str()).unwrap_or_else(|| panic!("{name} missing"));
+        let got = images
+            .iter()
+            .find(|i| i["name"] == name.as_str())
+            .unwrap_or_else(|| panic!("{name} missing"));
         assert_eq!(got["digest"], digest.as_str(), "{name}");
     }
     let roles: Vec<&str> = images.iter().map(|i| i["role"].as_str().unwrap()).collect();
-    for r in ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "coredns", "pause", "etcd", "extra"] {
+    for r in [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kube-proxy",
+        "coredns",
+        "pause",
+        "etcd",
+        "extra",
+    ] {
         assert!(roles.contains(&r), "role {r} missing");
     }
-    assert!(images.iter().any(|i| i["name"] == format!("{repo}/coredns:v1.14.2")));
+    assert!(images
+        .iter()
+        .any(|i| i["name"] == format!("{repo}/coredns:v1.14.2")));
     // shared layers stored once, only amd64: 1 base layer + 8 × (own layer, config, manifest)
     let arts = inv["artifacts"].as_array().unwrap();
-    let blobs = arts.iter().filter(|a| a["path"].as_str().unwrap().starts_with("images/blobs/")).count();
+    let blobs = arts
+        .iter()
+        .filter(|a| a["path"].as_str().unwrap().starts_with("images/blobs/"))
+        .count();
     assert_eq!(blobs, 1 + 8 * 3);
-    for b in ["bin/kubeadm", "bin/kubelet", "bin/kubectl", "release-index.yaml", "images/index.json", "images/oci-layout"] {
-        let a = arts.iter().find(|a| a["path"] == b).unwrap_or_else(|| panic!("{b} missing"));
+    for b in [
+        "bin/kubeadm",
+        "bin/kubelet",
+        "bin/kubectl",
+        "release-index.yaml",
+        "images/index.json",
+        "images/oci-layout",
+    ] {
+        let a = arts
+            .iter()
+            .find(|a| a["path"] == b)
+            .unwrap_or_else(|| panic!("{b} missing"));
         assert_eq!(a["sha256"].as_str().unwrap().len(), 64);
     }
-    let kinds: Vec<(&str, &str)> = arts.iter().map(|a| (a["path"].as_str().unwrap(), a["kind"].as_str().unwrap())).collect();
+    let kinds: Vec<(&str, &str)> = arts
+        .iter()
+        .map(|a| (a["path"].as_str().unwrap(), a["kind"].as_str().unwrap()))
+        .collect();
     assert!(kinds.contains(&("bin/kubeadm", "binary")));
     assert!(kinds.contains(&("release-index.yaml", "metadata")));
     // the release index holds the mirror's labels and the per-minor component versions
@@ -75,7 +114,10 @@ fn create_from_http_mirror_and_registry_then_inspect() {
     // the table form names the same things
     let o = bake(&["bundle", "inspect", out.to_str().unwrap()]);
     let t = stdout(&o);
-    assert!(t.contains(&format!("{repo}/kube-apiserver:{VERSION}")) && t.contains("stable-1.36"), "{t}");
+    assert!(
+        t.contains(&format!("{repo}/kube-apiserver:{VERSION}")) && t.contains("stable-1.36"),
+        "{t}"
+    );
     // nothing but the bundle in the output directory
     assert_eq!(listing(out.parent().unwrap()), vec!["k8s.bundle"]);
 }
@@ -91,30 +133,60 @@ fn create_from_local_directory_mirror_and_layout() {
     let entries = testkit::tamper::read_entries(&b);
     assert_eq!(entries[0].path, "bundle.yaml");
     let kubeadm = entries.iter().find(|e| e.path == "bin/kubeadm").unwrap();
-    assert_eq!(kubeadm.data, std::fs::read(dir.path().join("mirror/v1.36.2/bin/linux/amd64/kubeadm")).unwrap());
+    assert_eq!(
+        kubeadm.data,
+        std::fs::read(dir.path().join("mirror/v1.36.2/bin/linux/amd64/kubeadm")).unwrap()
+    );
 }
 
 #[test]
 fn label_version_is_resolved_at_the_mirror() {
     let dir = tempfile::tempdir().unwrap();
     let spec = local_spec(dir.path());
-    let text = std::fs::read_to_string(&spec).unwrap().replace("kubernetesVersion: v1.36.2", "kubernetesVersion: stable-1.36");
+    let text = std::fs::read_to_string(&spec).unwrap().replace(
+        "kubernetesVersion: v1.36.2",
+        "kubernetesVersion: stable-1.36",
+    );
     std::fs::write(&spec, text).unwrap();
     let out = dir.path().join("b.bundle");
-    let o = bake(&["bundle", "create", "--spec", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q", "-o", "json"]);
+    let o = bake(&[
+        "bundle",
+        "create",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+        "-o",
+        "json",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["kubernetesVersion"], VERSION);
 }
 
-fn bad_spec(dir: &std::path::Path, edit: impl Fn(String) -> String) -> (std::process::Output, std::path::PathBuf) {
+fn bad_spec(
+    dir: &std::path::Path,
+    edit: impl Fn(String) -> String,
+) -> (std::process::Output, std::path::PathBuf) {
     let spec = local_spec(dir);
     let text = edit(std::fs::read_to_string(&spec).unwrap());
     std::fs::write(&spec, text).unwrap();
     let outdir = dir.join("out");
     std::fs::create_dir_all(&outdir).unwrap();
     let out = outdir.join("b.bundle");
-    (bake(&["bundle", "create", "--spec", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]), outdir)
+    (
+        bake(&[
+            "bundle",
+            "create",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ]),
+        outdir,
+    )
 }
 
 fn one_error_line(o: &std::process::Output) -> String {
@@ -130,14 +202,19 @@ fn unknown_field_in_spec() {
     let (o, outdir) = bad_spec(dir.path(), |t| t + "imageRepo: example.com\n");
     assert_eq!(o.status.code(), Some(2));
     let l = one_error_line(&o);
-    assert!(l.contains("spec.yaml") && l.contains("unknown field `imageRepo`"), "{l}");
+    assert!(
+        l.contains("spec.yaml") && l.contains("unknown field `imageRepo`"),
+        "{l}"
+    );
     assert!(listing(&outdir).is_empty());
 }
 
 #[test]
 fn missing_version_in_spec() {
     let dir = tempfile::tempdir().unwrap();
-    let (o, outdir) = bad_spec(dir.path(), |t| t.replace("kubernetesVersion: v1.36.2\n", ""));
+    let (o, outdir) = bad_spec(dir.path(), |t| {
+        t.replace("kubernetesVersion: v1.36.2\n", "")
+    });
     assert_eq!(o.status.code(), Some(2));
     let l = one_error_line(&o);
     assert!(l.contains("spec.yaml: kubernetesVersion: required"), "{l}");
@@ -149,14 +226,33 @@ fn unreachable_mirror() {
     let dir = tempfile::tempdir().unwrap();
     let port = testkit::services::free_port();
     let (o, outdir) = bad_spec(dir.path(), |t| {
-        let m = t.lines().find(|l| l.starts_with("releaseMirror:")).unwrap().to_string();
-        t.replace(&m, &format!("releaseMirror: http://127.0.0.1:{port}/release"))
+        let m = t
+            .lines()
+            .find(|l| l.starts_with("releaseMirror:"))
+            .unwrap()
+            .to_string();
+        t.replace(
+            &m,
+            &format!("releaseMirror: http://127.0.0.1:{port}/release"),
+        )
     });
     assert_eq!(o.status.code(), Some(1));
     let l = one_error_line(&o);
-    assert!(l.contains(&format!("http://127.0.0.1:{port}/release/v1.36.2/bin/linux/amd64/")), "{l}");
-    assert!(l.contains("after 1 attempts") || l.contains("attempts"), "{l}");
-    assert!(listing(&outdir).is_empty(), "left behind: {:?}", listing(&outdir));
+    assert!(
+        l.contains(&format!(
+            "http://127.0.0.1:{port}/release/v1.36.2/bin/linux/amd64/"
+        )),
+        "{l}"
+    );
+    assert!(
+        l.contains("after 1 attempts") || l.contains("attempts"),
+        "{l}"
+    );
+    assert!(
+        listing(&outdir).is_empty(),
+        "left behind: {:?}",
+        listing(&outdir)
+    );
 }
 
 #[test]
@@ -164,16 +260,35 @@ fn sha256_mismatch_at_the_mirror() {
     let dir = tempfile::tempdir().unwrap();
     let spec = local_spec(dir.path());
     // the mirror publishes a wrong checksum for kubelet
-    let sha = dir.path().join("mirror/v1.36.2/bin/linux/amd64/kubelet.sha256");
+    let sha = dir
+        .path()
+        .join("mirror/v1.36.2/bin/linux/amd64/kubelet.sha256");
     std::fs::write(&sha, "0".repeat(64)).unwrap();
     let outdir = dir.path().join("out");
     std::fs::create_dir_all(&outdir).unwrap();
     let out = outdir.join("b.bundle");
-    let o = bake(&["bundle", "create", "--spec", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+    let o = bake(&[
+        "bundle",
+        "create",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let l = one_error_line(&o);
-    assert!(l.contains("kubelet") && l.contains("sha256 mismatch") && l.contains("mirror/v1.36.2/bin/linux/amd64/kubelet"), "{l}");
-    assert!(listing(&outdir).is_empty(), "left behind: {:?}", listing(&outdir));
+    assert!(
+        l.contains("kubelet")
+            && l.contains("sha256 mismatch")
+            && l.contains("mirror/v1.36.2/bin/linux/amd64/kubelet"),
+        "{l}"
+    );
+    assert!(
+        listing(&outdir).is_empty(),
+        "left behind: {:?}",
+        listing(&outdir)
+    );
 }
 
 #[test]
@@ -181,17 +296,30 @@ fn extra_file_with_wrong_sha_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("cni.tgz"), b"cni plugins").unwrap();
     let (o, outdir) = bad_spec(dir.path(), |t| {
-        t + &format!("extraFiles:\n  - {{source: cni.tgz, sha256: {}}}\n", "1".repeat(64))
+        t + &format!(
+            "extraFiles:\n  - {{source: cni.tgz, sha256: {}}}\n",
+            "1".repeat(64)
+        )
     });
     assert_eq!(o.status.code(), Some(1));
     let l = one_error_line(&o);
-    assert!(l.contains("extra file cni.tgz") && l.contains("sha256 mismatch"), "{l}");
+    assert!(
+        l.contains("extra file cni.tgz") && l.contains("sha256 mismatch"),
+        "{l}"
+    );
     assert!(listing(&outdir).is_empty());
 }
 
 #[test]
 fn every_command_has_help_with_an_example() {
-    for args in [vec!["--help"], vec!["bundle", "create", "--help"], vec!["bundle", "verify", "--help"], vec!["bundle", "inspect", "--help"], vec!["bundle", "sign", "--help"]] {
+    for args in [
+        vec!["--help"],
+        vec!["bundle", "create", "--help"],
+        vec!["bundle", "verify", "--help"],
+        vec!["bundle", "inspect", "--help"],
+        vec!["bundle", "sign", "--help"],
+        vec!["bundle", "unpack", "--help"],
+    ] {
         let o = bake(&args);
         assert!(o.status.success());
         assert!(stdout(&o).contains("Example:"), "{args:?}: {}", stdout(&o));

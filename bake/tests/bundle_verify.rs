@@ -62,7 +62,10 @@ fn flipped_byte_in_the_compressed_file() {
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
     assert!(e.contains("bad.bundle: entry "), "{e}");
-    assert!(e.contains("corrupt") || e.contains("sha256 mismatch") || e.contains("size"), "{e}");
+    assert!(
+        e.contains("corrupt") || e.contains("sha256 mismatch") || e.contains("size"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -89,7 +92,9 @@ fn trailing_data_after_the_archive() {
 #[test]
 fn extra_entry() {
     let dir = tempfile::tempdir().unwrap();
-    let b = tampered(dir.path(), |e| e.push(RawEntry::file("bin/evil", b"#!/bin/sh\n")));
+    let b = tampered(dir.path(), |e| {
+        e.push(RawEntry::file("bin/evil", b"#!/bin/sh\n"))
+    });
     assert_rejected(&b, "entry bin/evil: not listed in the manifest");
 }
 
@@ -120,14 +125,18 @@ fn manifest_not_first() {
 #[test]
 fn path_traversal() {
     let dir = tempfile::tempdir().unwrap();
-    let b = tampered(dir.path(), |e| e.insert(1, RawEntry::file("bin/../../escape", b"x")));
+    let b = tampered(dir.path(), |e| {
+        e.insert(1, RawEntry::file("bin/../../escape", b"x"))
+    });
     assert_rejected(&b, "entry bin/../../escape: path escapes its target");
 }
 
 #[test]
 fn absolute_path() {
     let dir = tempfile::tempdir().unwrap();
-    let b = tampered(dir.path(), |e| e.insert(1, RawEntry::file("/etc/cron.d/evil", b"x")));
+    let b = tampered(dir.path(), |e| {
+        e.insert(1, RawEntry::file("/etc/cron.d/evil", b"x"))
+    });
     assert_rejected(&b, "entry /etc/cron.d/evil: absolute path");
 }
 
@@ -135,7 +144,15 @@ fn absolute_path() {
 fn symlink_entry() {
     let dir = tempfile::tempdir().unwrap();
     let b = tampered(dir.path(), |e| {
-        e.insert(1, RawEntry { path: "bin/link".into(), kind: b'2', link: "/etc/shadow".into(), data: vec![] })
+        e.insert(
+            1,
+            RawEntry {
+                path: "bin/link".into(),
+                kind: b'2',
+                link: "/etc/shadow".into(),
+                data: vec![],
+            },
+        )
     });
     assert_rejected(&b, "entry bin/link: a symlink");
 }
@@ -144,7 +161,15 @@ fn symlink_entry() {
 fn hard_link_entry() {
     let dir = tempfile::tempdir().unwrap();
     let b = tampered(dir.path(), |e| {
-        e.insert(1, RawEntry { path: "bin/hard".into(), kind: b'1', link: "bin/kubeadm".into(), data: vec![] })
+        e.insert(
+            1,
+            RawEntry {
+                path: "bin/hard".into(),
+                kind: b'1',
+                link: "bin/kubeadm".into(),
+                data: vec![],
+            },
+        )
     });
     assert_rejected(&b, "entry bin/hard: a hard link");
 }
@@ -153,7 +178,15 @@ fn hard_link_entry() {
 fn device_node_entry() {
     let dir = tempfile::tempdir().unwrap();
     let b = tampered(dir.path(), |e| {
-        e.insert(1, RawEntry { path: "dev/mem".into(), kind: b'3', link: String::new(), data: vec![] })
+        e.insert(
+            1,
+            RawEntry {
+                path: "dev/mem".into(),
+                kind: b'3',
+                link: String::new(),
+                data: vec![],
+            },
+        )
     });
     assert_rejected(&b, "entry dev/mem: a device node");
 }
@@ -178,14 +211,39 @@ fn signature_made_by_bake_checks_with_minisign_and_bake() {
     let dir = tempfile::tempdir().unwrap();
     let b = local_bundle(dir.path());
     let (pk, sk) = minisign_keypair(dir.path(), "k");
-    let o = bake(&["bundle", "sign", b.to_str().unwrap(), "--secret-key", sk.to_str().unwrap()]);
+    let o = bake(&[
+        "bundle",
+        "sign",
+        b.to_str().unwrap(),
+        "--secret-key",
+        sk.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(dir.path().join("k8s.bundle.minisig").exists());
     // the standard tool accepts it
-    let o = Command::new("minisign").arg("-Vm").arg(&b).arg("-p").arg(&pk).output().unwrap();
-    assert!(o.status.success(), "minisign -V: {}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new("minisign")
+        .arg("-Vm")
+        .arg(&b)
+        .arg("-p")
+        .arg(&pk)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "minisign -V: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // and so does bake
-    let o = bake(&["bundle", "verify", b.to_str().unwrap(), "--public-key", pk.to_str().unwrap(), "-o", "json", "-q"]);
+    let o = bake(&[
+        "bundle",
+        "verify",
+        b.to_str().unwrap(),
+        "--public-key",
+        pk.to_str().unwrap(),
+        "-o",
+        "json",
+        "-q",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["signatureVerified"], true);
@@ -196,9 +254,26 @@ fn signature_made_by_minisign_checks_with_bake() {
     let dir = tempfile::tempdir().unwrap();
     let b = local_bundle(dir.path());
     let (pk, sk) = minisign_keypair(dir.path(), "k");
-    let o = Command::new("minisign").arg("-Sm").arg(&b).arg("-s").arg(&sk).output().unwrap();
-    assert!(o.status.success(), "minisign -S: {}", String::from_utf8_lossy(&o.stderr));
-    let o = bake(&["bundle", "verify", b.to_str().unwrap(), "--public-key", pk.to_str().unwrap(), "-q"]);
+    let o = Command::new("minisign")
+        .arg("-Sm")
+        .arg(&b)
+        .arg("-s")
+        .arg(&sk)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "minisign -S: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = bake(&[
+        "bundle",
+        "verify",
+        b.to_str().unwrap(),
+        "--public-key",
+        pk.to_str().unwrap(),
+        "-q",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("signature verified"));
 }
@@ -210,13 +285,37 @@ fn wrong_key_and_missing_signature_are_refused() {
     let (_pk, sk) = minisign_keypair(dir.path(), "k");
     let (other_pk, _) = minisign_keypair(dir.path(), "other");
     // missing signature
-    let o = bake(&["bundle", "verify", b.to_str().unwrap(), "--public-key", other_pk.to_str().unwrap(), "-q"]);
+    let o = bake(&[
+        "bundle",
+        "verify",
+        b.to_str().unwrap(),
+        "--public-key",
+        other_pk.to_str().unwrap(),
+        "-q",
+    ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("k8s.bundle.minisig: missing"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("k8s.bundle.minisig: missing"),
+        "{}",
+        stderr(&o)
+    );
     // signed with another key
-    let o = bake(&["bundle", "sign", b.to_str().unwrap(), "--secret-key", sk.to_str().unwrap()]);
+    let o = bake(&[
+        "bundle",
+        "sign",
+        b.to_str().unwrap(),
+        "--secret-key",
+        sk.to_str().unwrap(),
+    ]);
     assert!(o.status.success());
-    let o = bake(&["bundle", "verify", b.to_str().unwrap(), "--public-key", other_pk.to_str().unwrap(), "-q"]);
+    let o = bake(&[
+        "bundle",
+        "verify",
+        b.to_str().unwrap(),
+        "--public-key",
+        other_pk.to_str().unwrap(),
+        "-q",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("signature"), "{}", stderr(&o));
 }
@@ -226,11 +325,26 @@ fn bundle_changed_after_signing_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let b = local_bundle(dir.path());
     let (pk, sk) = minisign_keypair(dir.path(), "k");
-    assert!(bake(&["bundle", "sign", b.to_str().unwrap(), "--secret-key", sk.to_str().unwrap()]).status.success());
+    assert!(bake(&[
+        "bundle",
+        "sign",
+        b.to_str().unwrap(),
+        "--secret-key",
+        sk.to_str().unwrap()
+    ])
+    .status
+    .success());
     // re-pack the same entries: every entry still matches the manifest, only the signature can tell
     let entries = read_entries(&b);
     write_entries(&b, &entries);
-    let o = bake(&["bundle", "verify", b.to_str().unwrap(), "--public-key", pk.to_str().unwrap(), "-q"]);
+    let o = bake(&[
+        "bundle",
+        "verify",
+        b.to_str().unwrap(),
+        "--public-key",
+        pk.to_str().unwrap(),
+        "-q",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("does not verify"), "{}", stderr(&o));
 }

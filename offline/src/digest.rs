@@ -36,7 +36,9 @@ pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
 
 /// True when `s` is 64 lower-case hex characters.
 pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Split an OCI digest `sha256:<hex>` into its hex part, if it is a valid sha256 digest.
@@ -63,7 +65,11 @@ impl<W: Write> HashingWriter<W> {
 
     /// Finish: the inner writer, the hex sha256 and the byte count.
     pub fn finish(self) -> (W, String, u64) {
-        (self.inner, hex::encode(self.hasher.finalize()), self.written)
+        (
+            self.inner,
+            hex::encode(self.hasher.finalize()),
+            self.written,
+        )
     }
 }
 

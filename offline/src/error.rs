@@ -83,7 +83,11 @@ impl Error {
     }
 
     /// A spec error about `field` of `file`.
-    pub fn spec(file: impl Into<String>, field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn spec(
+        file: impl Into<String>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Error::Spec {
             file: file.into(),
             field: field.into(),

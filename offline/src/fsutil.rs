@@ -40,7 +40,10 @@ pub fn safe_relative_path(name: &str) -> std::result::Result<PathBuf, String> {
     if name.contains('\0') {
         return Err("NUL byte in path".into());
     }
-    if name.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+    if name
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
         if name.split('/').any(|s| s == "..") {
             return Err("path escapes its target (`..`)".into());
         }
@@ -80,7 +83,10 @@ mod tests {
         write_atomic(&p, b"one", 0o600).unwrap();
         write_atomic(&p, b"two", 0o600).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         // no temp files left behind
         assert_eq!(fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
     }

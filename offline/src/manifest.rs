@@ -113,10 +113,16 @@ impl BundleManifest {
     /// manifest blob is listed. Returns the offending entry path (or field) and message.
     pub fn validate(&self) -> Result<(), (String, String)> {
         if self.api_version != crate::spec::API_VERSION {
-            return Err(("apiVersion".into(), format!("unsupported {:?}", self.api_version)));
+            return Err((
+                "apiVersion".into(),
+                format!("unsupported {:?}", self.api_version),
+            ));
         }
         if self.kind != BUNDLE_KIND {
-            return Err(("kind".into(), format!("{:?} is not {BUNDLE_KIND}", self.kind)));
+            return Err((
+                "kind".into(),
+                format!("{:?} is not {BUNDLE_KIND}", self.kind),
+            ));
         }
         crate::version::KubeVersion::parse(&self.kubernetes_version)
             .map_err(|e| ("kubernetesVersion".to_string(), e))?;
@@ -130,18 +136,27 @@ impl BundleManifest {
                 return Err((a.path.clone(), "listed twice in the manifest".into()));
             }
             if !is_sha256_hex(&a.sha256) {
-                return Err((a.path.clone(), format!("{:?} is not a hex sha256", a.sha256)));
+                return Err((
+                    a.path.clone(),
+                    format!("{:?} is not a hex sha256", a.sha256),
+                ));
             }
         }
         if !seen.contains(RELEASE_INDEX_PATH) {
-            return Err((RELEASE_INDEX_PATH.into(), "not listed in the manifest".into()));
+            return Err((
+                RELEASE_INDEX_PATH.into(),
+                "not listed in the manifest".into(),
+            ));
         }
         for img in &self.images {
             let hex = oci_digest_hex(&img.digest)
                 .ok_or_else(|| (img.name.clone(), format!("bad digest {:?}", img.digest)))?;
             let blob = format!("{IMAGES_DIR}/blobs/sha256/{hex}");
             if !seen.contains(blob.as_str()) {
-                return Err((img.name.clone(), format!("manifest blob {blob} is not in the bundle")));
+                return Err((
+                    img.name.clone(),
+                    format!("manifest blob {blob} is not in the bundle"),
+                ));
             }
         }
         Ok(())

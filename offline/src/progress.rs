@@ -118,8 +118,10 @@ impl Progress for Bars {
         };
         let bar = self.multi.add(bar);
         bar.set_style(
-            ProgressStyle::with_template("{prefix:>24} {bar:30} {bytes:>10}/{total_bytes:10} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{prefix:>24} {bar:30} {bytes:>10}/{total_bytes:10} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.set_prefix(name.to_string());
         bar.enable_steady_tick(Duration::from_millis(200));

@@ -182,40 +182,70 @@ pub fn parse_spec(text: &str, file: &str, base: &Path) -> Result<ResolvedSpec> {
 
     match spec.api_version.as_deref() {
         Some(API_VERSION) => {}
-        Some(other) => return Err(err("apiVersion", format!("{other:?} is not supported; use {API_VERSION}"))),
+        Some(other) => {
+            return Err(err(
+                "apiVersion",
+                format!("{other:?} is not supported; use {API_VERSION}"),
+            ))
+        }
         None => return Err(err("apiVersion", format!("required ({API_VERSION})"))),
     }
     match spec.kind.as_deref() {
         Some(BUNDLE_SPEC_KIND) => {}
-        Some(other) => return Err(err("kind", format!("{other:?} is not a {BUNDLE_SPEC_KIND}"))),
+        Some(other) => {
+            return Err(err(
+                "kind",
+                format!("{other:?} is not a {BUNDLE_SPEC_KIND}"),
+            ))
+        }
         None => return Err(err("kind", format!("required ({BUNDLE_SPEC_KIND})"))),
     }
-    let name = spec.name.clone().ok_or_else(|| err("name", "required (e.g. k8s-v1.36.2)".into()))?;
+    let name = spec
+        .name
+        .clone()
+        .ok_or_else(|| err("name", "required (e.g. k8s-v1.36.2)".into()))?;
     if name.is_empty()
         || !name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         || name.starts_with('.')
     {
-        return Err(err("name", format!("{name:?} must be letters, digits, '-', '_' or '.'")));
+        return Err(err(
+            "name",
+            format!("{name:?} must be letters, digits, '-', '_' or '.'"),
+        ));
     }
-    let kubernetes_version = spec
-        .kubernetes_version
-        .clone()
-        .ok_or_else(|| err("kubernetesVersion", "required (e.g. v1.36.2 or stable-1.36)".into()))?;
+    let kubernetes_version = spec.kubernetes_version.clone().ok_or_else(|| {
+        err(
+            "kubernetesVersion",
+            "required (e.g. v1.36.2 or stable-1.36)".into(),
+        )
+    })?;
     if KubeVersion::parse(&kubernetes_version).is_err() && !is_release_label(&kubernetes_version) {
         return Err(err(
             "kubernetesVersion",
             format!("{kubernetes_version:?} is neither a version (v1.36.2) nor a release label (stable-1.36)"),
         ));
     }
-    let platform = spec.platform.clone().unwrap_or_else(|| "linux/amd64".into());
+    let platform = spec
+        .platform
+        .clone()
+        .unwrap_or_else(|| "linux/amd64".into());
     let (os, arch) = match platform.split_once('/') {
-        Some((o, a)) if !o.is_empty() && !a.is_empty() && !a.contains('/') => (o.to_string(), a.to_string()),
-        _ => return Err(err("platform", format!("{platform:?} must be OS/ARCH, e.g. linux/amd64"))),
+        Some((o, a)) if !o.is_empty() && !a.is_empty() && !a.contains('/') => {
+            (o.to_string(), a.to_string())
+        }
+        _ => {
+            return Err(err(
+                "platform",
+                format!("{platform:?} must be OS/ARCH, e.g. linux/amd64"),
+            ))
+        }
     };
     let release_mirror = resolve_location(
-        spec.release_mirror.as_deref().unwrap_or(DEFAULT_RELEASE_MIRROR),
+        spec.release_mirror
+            .as_deref()
+            .unwrap_or(DEFAULT_RELEASE_MIRROR),
         base,
     )
     .map_err(|m| err("releaseMirror", m))?;
@@ -238,7 +268,10 @@ pub fn parse_spec(text: &str, file: &str, base: &Path) -> Result<ResolvedSpec> {
         .unwrap_or_else(|| DEFAULT_BINARIES.iter().map(|s| s.to_string()).collect());
     for (i, b) in binaries.iter().enumerate() {
         if b.is_empty() || b.contains('/') || b.starts_with('.') {
-            return Err(err(&format!("binaries[{i}]"), format!("{b:?} is not a binary name")));
+            return Err(err(
+                &format!("binaries[{i}]"),
+                format!("{b:?} is not a binary name"),
+            ));
         }
     }
     if let Some(d) = dup(&binaries) {
@@ -256,7 +289,9 @@ pub fn parse_spec(text: &str, file: &str, base: &Path) -> Result<ResolvedSpec> {
         }
         let source = match source {
             None => ImageSource::Registry,
-            Some(s) => parse_layout_source(&s, base).map_err(|m| err(&format!("{field}.source"), m))?,
+            Some(s) => {
+                parse_layout_source(&s, base).map_err(|m| err(&format!("{field}.source"), m))?
+            }
         };
         extra_images.push(ImageRequest {
             name,
@@ -270,25 +305,48 @@ pub fn parse_spec(text: &str, file: &str, base: &Path) -> Result<ResolvedSpec> {
         let sha = f
             .sha256
             .clone()
-            .ok_or_else(|| err(&format!("{field}.sha256"), "required (hex sha256 of the file)".into()))?
+            .ok_or_else(|| {
+                err(
+                    &format!("{field}.sha256"),
+                    "required (hex sha256 of the file)".into(),
+                )
+            })?
             .to_ascii_lowercase();
         if !is_sha256_hex(&sha) {
-            return Err(err(&format!("{field}.sha256"), format!("{sha:?} is not a hex sha256")));
+            return Err(err(
+                &format!("{field}.sha256"),
+                format!("{sha:?} is not a hex sha256"),
+            ));
         }
-        let source = resolve_location(&f.source, base).map_err(|m| err(&format!("{field}.source"), m))?;
+        let source =
+            resolve_location(&f.source, base).map_err(|m| err(&format!("{field}.source"), m))?;
         let name = match &f.name {
             Some(n) => n.clone(),
             None => source
                 .rsplit('/')
                 .next()
                 .filter(|s| !s.is_empty())
-                .ok_or_else(|| err(&format!("{field}.name"), "required: the source has no file name".into()))?
+                .ok_or_else(|| {
+                    err(
+                        &format!("{field}.name"),
+                        "required: the source has no file name".into(),
+                    )
+                })?
                 .to_string(),
         };
-        crate::fsutil::safe_relative_path(&name).map_err(|m| err(&format!("{field}.name"), format!("{name:?}: {m}")))?;
-        extra_files.push(FileRequest { name, source, sha256: sha });
+        crate::fsutil::safe_relative_path(&name)
+            .map_err(|m| err(&format!("{field}.name"), format!("{name:?}: {m}")))?;
+        extra_files.push(FileRequest {
+            name,
+            source,
+            sha256: sha,
+        });
     }
-    if let Some(d) = dup(&extra_files.iter().map(|f| f.name.clone()).collect::<Vec<_>>()) {
+    if let Some(d) = dup(&extra_files
+        .iter()
+        .map(|f| f.name.clone())
+        .collect::<Vec<_>>())
+    {
         return Err(err("extraFiles", format!("name {d:?} used twice")));
     }
     Ok(ResolvedSpec {
@@ -327,13 +385,20 @@ fn resolve_location(s: &str, base: &Path) -> std::result::Result<String, String>
     let path = if let Some(p) = s.strip_prefix("file://") {
         PathBuf::from(p)
     } else if s.contains("://") {
-        return Err(format!("{s:?}: unsupported scheme (use https://, http://, file:// or a path)"));
+        return Err(format!(
+            "{s:?}: unsupported scheme (use https://, http://, file:// or a path)"
+        ));
     } else {
         base.join(s)
     };
-    let path: PathBuf = path.components().collect();
+    let path: PathBuf =
+        std::fs::canonicalize(&path).unwrap_or_else(|_| path.components().collect());
     let p = path.display().to_string();
-    Ok(if p.len() > 1 { p.trim_end_matches('/').to_string() } else { p })
+    Ok(if p.len() > 1 {
+        p.trim_end_matches('/').to_string()
+    } else {
+        p
+    })
 }
 
 fn parse_layout_source(s: &str, base: &Path) -> std::result::Result<ImageSource, String> {
@@ -380,7 +445,10 @@ extraFiles:
         assert_eq!(s.extra_images.len(), 2);
         assert_eq!(
             s.extra_images[1].source,
-            ImageSource::Layout { dir: "/specs/layout".into(), tag: "v1".into() }
+            ImageSource::Layout {
+                dir: "/specs/layout".into(),
+                tag: "v1".into()
+            }
         );
         assert_eq!(s.extra_files[0].name, "cni.tgz");
     }
@@ -399,7 +467,10 @@ extraFiles:
     #[test]
     fn missing_version_is_named() {
         let e = err_of(&GOOD.replace("kubernetesVersion: v1.36.2\n", ""));
-        assert!(e.starts_with("spec.yaml: kubernetesVersion: required"), "{e}");
+        assert!(
+            e.starts_with("spec.yaml: kubernetesVersion: required"),
+            "{e}"
+        );
         let e = err_of(&GOOD.replace("v1.36.2\n", "one-three-six\n"));
         assert!(e.contains("kubernetesVersion: \"one-three-six\""), "{e}");
     }
@@ -409,7 +480,10 @@ extraFiles:
         assert!(err_of(&GOOD.replace("BundleSpec", "Bundle")).contains("kind:"));
         assert!(err_of(&GOOD.replace("v1alpha1", "v1")).contains("apiVersion:"));
         assert!(err_of(&format!("{GOOD}platform: amd64\n")).contains("platform:"));
-        let e = err_of(&GOOD.replace("sha256: 0000000000000000000000000000000000000000000000000000000000000000", "name: x"));
+        let e = err_of(&GOOD.replace(
+            "sha256: 0000000000000000000000000000000000000000000000000000000000000000",
+            "name: x",
+        ));
         assert!(e.contains("extraFiles[0].sha256: required"), "{e}");
         let e = err_of(&GOOD.replace("oci:layout:v1", "docker://x"));
         assert!(e.contains("extraImages[1].source"), "{e}");

@@ -13,10 +13,23 @@ use testkit::tamper::{read_entries, write_entries, RawEntry};
 fn good_bundle(dir: &Path) -> PathBuf {
     let m = dir.join("mirror");
     let labels = default_labels("v1.36.2");
-    let l: Vec<(&str, &str)> = labels.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-    write_mirror(&m, &["v1.36.2"], &["kubeadm", "kubelet", "kubectl"], "linux", "amd64", &l);
+    let l: Vec<(&str, &str)> = labels
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    write_mirror(
+        &m,
+        &["v1.36.2"],
+        &["kubeadm", "kubelet", "kubectl"],
+        "linux",
+        "amd64",
+        &l,
+    );
     let layout = dir.join("layout");
-    let imgs: Vec<FixtureImage> = control_plane_names("registry.k8s.io", "v1.36.2").iter().map(|n| FixtureImage::multi(n)).collect();
+    let imgs: Vec<FixtureImage> = control_plane_names("registry.k8s.io", "v1.36.2")
+        .iter()
+        .map(|n| FixtureImage::multi(n))
+        .collect();
     write_layout(&layout, &imgs);
     let spec_text = format!(
         "apiVersion: kubebake.io/v1alpha1\nkind: BundleSpec\nname: t\nkubernetesVersion: v1.36.2\nreleaseMirror: {}\nimageLayout: {}\n",
@@ -25,7 +38,10 @@ fn good_bundle(dir: &Path) -> PathBuf {
     );
     let spec = offline::spec::parse_spec(&spec_text, "spec.yaml", dir).unwrap();
     let out = dir.join("t.bundle");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(create(
         &spec,
         &CreateOptions {
@@ -42,7 +58,10 @@ fn good_bundle(dir: &Path) -> PathBuf {
 }
 
 fn entries_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     v.sort();
     v
 }
@@ -56,14 +75,24 @@ fn good_bundle_unpacks_with_content_and_modes() {
     for a in &r.manifest.artifacts {
         let p = dest.join(&a.path);
         let (sha, size) = offline::digest::sha256_file(&p).unwrap();
-        assert_eq!((sha.as_str(), size), (a.sha256.as_str(), a.size), "{}", a.path);
+        assert_eq!(
+            (sha.as_str(), size),
+            (a.sha256.as_str(), a.size),
+            "{}",
+            a.path
+        );
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode & 0o111 != 0, a.kind == offline::manifest::ArtifactKind::Binary, "{} mode {mode:o}", a.path);
+        assert_eq!(
+            mode & 0o111 != 0,
+            a.kind == offline::manifest::ArtifactKind::Binary,
+            "{} mode {mode:o}",
+            a.path
+        );
     }
     assert!(dest.join("bundle.yaml").exists());
     assert_eq!(r.release_index.kubernetes_version, "v1.36.2");
     // no temp directories left next to the target
-    assert_eq!(entries_in(&dest.parent().unwrap()), vec!["unpacked"]);
+    assert_eq!(entries_in(dest.parent().unwrap()), vec!["unpacked"]);
     // unpacking onto an existing target is refused
     assert!(unpack(&b, &dest, &VerifyOptions::default(), &Silent).is_err());
 }
@@ -81,16 +110,29 @@ fn assert_nothing_written(dir: &Path, b: &Path, needle: &str) {
     let target_parent = dir.join("root");
     std::fs::create_dir_all(&target_parent).unwrap();
     let before_outside = entries_in(dir);
-    let err = unpack(b, &target_parent.join("unpacked"), &VerifyOptions::default(), &Silent).unwrap_err().to_string();
+    let err = unpack(
+        b,
+        &target_parent.join("unpacked"),
+        &VerifyOptions::default(),
+        &Silent,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains(needle), "{err}");
-    assert!(entries_in(&target_parent).is_empty(), "left behind: {:?}", entries_in(&target_parent));
+    assert!(
+        entries_in(&target_parent).is_empty(),
+        "left behind: {:?}",
+        entries_in(&target_parent)
+    );
     assert_eq!(entries_in(dir), before_outside);
 }
 
 #[test]
 fn traversal_writes_nothing_outside() {
     let dir = tempfile::tempdir().unwrap();
-    let b = hostile(dir.path(), |e| e.insert(1, RawEntry::file("../../escaped", b"x")));
+    let b = hostile(dir.path(), |e| {
+        e.insert(1, RawEntry::file("../../escaped", b"x"))
+    });
     assert_nothing_written(dir.path(), &b, "escapes its target");
     assert!(!dir.path().join("escaped").exists());
 }
@@ -99,7 +141,15 @@ fn traversal_writes_nothing_outside() {
 fn symlink_then_write_through_it_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let b = hostile(dir.path(), |e| {
-        e.insert(1, RawEntry { path: "bin".into(), kind: b'2', link: "/tmp".into(), data: vec![] });
+        e.insert(
+            1,
+            RawEntry {
+                path: "bin".into(),
+                kind: b'2',
+                link: "/tmp".into(),
+                data: vec![],
+            },
+        );
     });
     assert_nothing_written(dir.path(), &b, "a symlink");
 }

@@ -26,7 +26,10 @@ impl FixtureImage {
     pub fn multi(name: &str) -> Self {
         Self {
             name: name.to_string(),
-            platforms: vec![("linux".into(), "amd64".into()), ("linux".into(), "arm64".into())],
+            platforms: vec![
+                ("linux".into(), "amd64".into()),
+                ("linux".into(), "arm64".into()),
+            ],
             payload: 0,
         }
     }
@@ -72,17 +75,31 @@ fn layer(files: &[(&str, Vec<u8>)]) -> (Vec<u8>, String) {
     (gz.finish().unwrap(), diff_id)
 }
 
-/// Pseudo-random but deterministic bytes (xorshift), poorly compressible like real binaries.
+/// Deterministic bytes that compress about as well as real binaries (roughly 2.5:1): blocks of
+/// xorshift noise alternate with blocks of repetitive, text-like bytes.
 pub fn noise(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut out = Vec::with_capacity(len);
+    let mut block = 0u64;
     while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
+        let end = (out.len() + 4096).min(len);
+        if block % 5 < 2 {
+            while out.len() < end {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                out.extend_from_slice(&x.to_le_bytes());
+            }
+        } else {
+            let word = format!("symbol_{:04x}_", (x >> 3) % 64);
+            while out.len() < end {
+                out.extend_from_slice(word.as_bytes());
+                x = x.rotate_left(7);
+            }
+        }
+        out.truncate(end);
+        block += 1;
     }
-    out.truncate(len);
     out
 }
 
@@ -92,7 +109,8 @@ pub fn write_layout(dir: &Path, images: &[FixtureImage]) -> Vec<(String, String)
     fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
     fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     let blobs = Blobs(dir);
-    let (base, base_diff) = layer(&[("etc/kubebake-fixture-base", b"shared base layer\n".to_vec())]);
+    let (base, base_diff) =
+        layer(&[("etc/kubebake-fixture-base", b"shared base layer\n".to_vec())]);
     let (base_d, base_s) = blobs.put(&base);
     let mut index = Vec::new();
     let mut out = Vec::new();
@@ -144,13 +162,21 @@ pub fn write_layout(dir: &Path, images: &[FixtureImage]) -> Vec<(String, String)
         index.push(entry);
     }
     let idx = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": index});
-    fs::write(dir.join("index.json"), serde_json::to_vec_pretty(&idx).unwrap()).unwrap();
+    fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec_pretty(&idx).unwrap(),
+    )
+    .unwrap();
     out
 }
 
 /// The control-plane image names kubeadm v1.36 uses under `repo` (spec §1.3).
 pub fn control_plane_names(repo: &str, version: &str) -> Vec<String> {
-    let coredns = if repo == "registry.k8s.io" { format!("{repo}/coredns") } else { repo.to_string() };
+    let coredns = if repo == "registry.k8s.io" {
+        format!("{repo}/coredns")
+    } else {
+        repo.to_string()
+    };
     vec![
         format!("{repo}/kube-apiserver:{version}"),
         format!("{repo}/kube-controller-manager:{version}"),

@@ -17,13 +17,21 @@ pub fn cargo_bin(name: &str) -> PathBuf {
         dir.pop();
     }
     let p = dir.join(name);
-    assert!(p.exists(), "{} not built (run `cargo build --workspace` first)", p.display());
+    assert!(
+        p.exists(),
+        "{} not built (run `cargo build --workspace` first)",
+        p.display()
+    );
     p
 }
 
 /// Fail with a clear message when a tool a test needs is missing.
 pub fn require_tool(tool: &str, package: &str) -> PathBuf {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/sbin", "/sbin"]) {
+    for dir in std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/sbin", "/sbin"])
+    {
         let p = PathBuf::from(dir).join(tool);
         if p.is_file() {
             return p;

@@ -24,7 +24,14 @@ pub fn stand_in_script(name: &str, version: &str) -> String {
 
 /// Write a mirror under `dir`: stand-in `binaries` for every version in `versions` for
 /// `os/arch`, and the `labels` (`("stable-1.36", "v1.36.2")`).
-pub fn write_mirror(dir: &Path, versions: &[&str], binaries: &[&str], os: &str, arch: &str, labels: &[(&str, &str)]) {
+pub fn write_mirror(
+    dir: &Path,
+    versions: &[&str],
+    binaries: &[&str],
+    os: &str,
+    arch: &str,
+    labels: &[(&str, &str)],
+) {
     for v in versions {
         let bin = dir.join(v).join("bin").join(os).join(arch);
         fs::create_dir_all(&bin).unwrap();
@@ -33,7 +40,11 @@ pub fn write_mirror(dir: &Path, versions: &[&str], binaries: &[&str], os: &str, 
             let p = bin.join(b);
             fs::write(&p, &content).unwrap();
             fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
-            fs::write(bin.join(format!("{b}.sha256")), hex::encode(Sha256::digest(content.as_bytes()))).unwrap();
+            fs::write(
+                bin.join(format!("{b}.sha256")),
+                hex::encode(Sha256::digest(content.as_bytes())),
+            )
+            .unwrap();
         }
     }
     for (label, v) in labels {
@@ -55,7 +66,13 @@ pub fn default_labels(stable: &str) -> Vec<(String, String)> {
         (format!("latest-{maj}"), stable.into()),
         (format!("stable-{maj}.{min}"), stable.into()),
         (format!("latest-{maj}.{min}"), stable.into()),
-        (format!("stable-{maj}.{}", min - 1), format!("v{maj}.{}.9", min - 1)),
-        (format!("latest-{maj}.{}", min - 1), format!("v{maj}.{}.9", min - 1)),
+        (
+            format!("stable-{maj}.{}", min - 1),
+            format!("v{maj}.{}.9", min - 1),
+        ),
+        (
+            format!("latest-{maj}.{}", min - 1),
+            format!("v{maj}.{}.9", min - 1),
+        ),
     ]
 }

@@ -10,7 +10,11 @@ use crate::require_tool;
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wait_port(port: u16, child: &mut Child, what: &str) {
@@ -58,14 +62,25 @@ pub fn http_server(dir: &Path) -> Service {
     let python = require_tool("python3", "python3");
     let port = free_port();
     let mut child = Command::new(python)
-        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory"])
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+            "--directory",
+        ])
         .arg(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start python3 -m http.server");
     wait_port(port, &mut child, "http.server");
-    Service { child, port, _dir: None }
+    Service {
+        child,
+        port,
+        _dir: None,
+    }
 }
 
 /// Start a real OCI registry (Debian `docker-registry`) with its own storage.
@@ -91,7 +106,11 @@ pub fn registry() -> Service {
         .spawn()
         .expect("start docker-registry");
     wait_port(port, &mut child, "docker-registry");
-    Service { child, port, _dir: Some(dir) }
+    Service {
+        child,
+        port,
+        _dir: Some(dir),
+    }
 }
 
 /// Push every image of the fixture layout `layout` (written by [`crate::images::write_layout`])
@@ -105,12 +124,21 @@ pub fn push_layout(layout: &Path, names: &[String], registry: &str) {
             None => format!("docker://{registry}/{name}"),
         };
         let out = Command::new(&skopeo)
-            .args(["--insecure-policy", "copy", "--all", "--dest-tls-verify=false", "-q"])
+            .args([
+                "--insecure-policy",
+                "copy",
+                "--all",
+                "--dest-tls-verify=false",
+                "-q",
+            ])
             .arg(format!("oci:{}:{key}", layout.display()))
             .arg(&dest)
             .output()
             .expect("run skopeo");
-        assert!(out.status.success(), "skopeo copy {name} → {dest}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "skopeo copy {name} → {dest}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
-

@@ -70,7 +70,11 @@ pub fn write_entries(out: &Path, entries: &[RawEntry]) {
         octal(&mut h[100..108], if e.kind == b'0' { 0o644 } else { 0o777 });
         octal(&mut h[108..116], 0);
         octal(&mut h[116..124], 0);
-        let size = if e.kind == b'0' { e.data.len() as u64 } else { 0 };
+        let size = if e.kind == b'0' {
+            e.data.len() as u64
+        } else {
+            0
+        };
         octal(&mut h[124..136], size);
         octal(&mut h[136..148], 0);
         h[156] = e.kind;

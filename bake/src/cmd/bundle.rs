@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use offline::bundle::{self, CreateOptions, SignOptions, VerifyOptions};
 
-use crate::cli::{CreateArgs, Format, InspectArgs, KeyArgs, SignArgs, VerifyArgs};
+use crate::cli::{CreateArgs, Format, InspectArgs, KeyArgs, SignArgs, UnpackArgs, VerifyArgs};
 use crate::output;
 
 fn verify_options(k: &KeyArgs) -> VerifyOptions {
@@ -17,7 +17,8 @@ fn verify_options(k: &KeyArgs) -> VerifyOptions {
 
 pub fn create(a: CreateArgs) -> anyhow::Result<()> {
     let spec = offline::spec::load_spec(&a.spec)?;
-    let progress: Arc<dyn offline::progress::Progress> = Arc::from(offline::progress::auto(a.quiet));
+    let progress: Arc<dyn offline::progress::Progress> =
+        Arc::from(offline::progress::auto(a.quiet));
     let mut extra_binaries = Vec::new();
     if let Some(fb) = &a.firstboot {
         anyhow::ensure!(fb.is_file(), "--firstboot {}: no such file", fb.display());
@@ -107,5 +108,23 @@ pub fn sign(a: SignArgs) -> anyhow::Result<()> {
         },
     )?;
     println!("signed {} → {}", a.bundle.display(), out.display());
+    Ok(())
+}
+
+pub fn unpack(a: UnpackArgs) -> anyhow::Result<()> {
+    let progress = offline::progress::auto(a.quiet);
+    let report = bundle::unpack(
+        &a.bundle,
+        &a.dest,
+        &verify_options(&a.key),
+        progress.as_ref(),
+    )?;
+    println!(
+        "unpacked {} ({} artifacts, Kubernetes {}) into {}",
+        a.bundle.display(),
+        report.manifest.artifacts.len(),
+        report.manifest.kubernetes_version,
+        a.dest.display()
+    );
     Ok(())
 }

@@ -16,6 +16,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bundle(BundleCommand::Verify(a)) => bundle::verify(a),
         Command::Bundle(BundleCommand::Inspect(a)) => bundle::inspect(a),
         Command::Bundle(BundleCommand::Sign(a)) => bundle::sign(a),
+        Command::Bundle(BundleCommand::Unpack(a)) => bundle::unpack(a),
     }
 }
 

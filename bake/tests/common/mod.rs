@@ -29,15 +29,28 @@ pub fn stdout(o: &Output) -> String {
 pub fn mirror(dir: &Path) -> PathBuf {
     let m = dir.join("mirror");
     let labels = default_labels(VERSION);
-    let l: Vec<(&str, &str)> = labels.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-    write_mirror(&m, &[VERSION], &["kubeadm", "kubelet", "kubectl"], "linux", "amd64", &l);
+    let l: Vec<(&str, &str)> = labels
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    write_mirror(
+        &m,
+        &[VERSION],
+        &["kubeadm", "kubelet", "kubectl"],
+        "linux",
+        "amd64",
+        &l,
+    );
     m
 }
 
 /// An OCI layout holding the control-plane images under `repo` plus `extra`.
 pub fn layout(dir: &Path, repo: &str, extra: &[&str]) -> (PathBuf, Vec<(String, String)>) {
     let l = dir.join("layout");
-    let mut imgs: Vec<FixtureImage> = control_plane_names(repo, VERSION).iter().map(|n| FixtureImage::multi(n)).collect();
+    let mut imgs: Vec<FixtureImage> = control_plane_names(repo, VERSION)
+        .iter()
+        .map(|n| FixtureImage::multi(n))
+        .collect();
     imgs.extend(extra.iter().map(|n| FixtureImage::multi(n)));
     let digests = write_layout(&l, &imgs);
     (l, digests)
@@ -64,7 +77,15 @@ pub fn local_spec(dir: &Path) -> PathBuf {
 pub fn local_bundle(dir: &Path) -> PathBuf {
     let spec = local_spec(dir);
     let out = dir.join("k8s.bundle");
-    let o = bake(&["bundle", "create", "--spec", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+    let o = bake(&[
+        "bundle",
+        "create",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
     assert!(o.status.success(), "create failed: {}", stderr(&o));
     out
 }

@@ -14,10 +14,16 @@ use crate::digest::sha256_file;
 use crate::error::{Error, IoContext, Result};
 use crate::fetch::images::LayoutWriter;
 use crate::fetch::{parse_sha256_file, Fetcher, Location};
-use crate::manifest::{Artifact, ArtifactKind, BundleManifest, ImageEntry, BUNDLE_KIND, IMAGES_DIR, MANIFEST_NAME, RELEASE_INDEX_PATH};
+use crate::manifest::{
+    Artifact, ArtifactKind, BundleManifest, ImageEntry, BUNDLE_KIND, IMAGES_DIR, MANIFEST_NAME,
+    RELEASE_INDEX_PATH,
+};
 use crate::progress::Progress;
 use crate::spec::{ImageRequest, ImageSource, ResolvedSpec, API_VERSION};
-use crate::version::{component_versions, index_labels, is_release_label, ComponentVersions, KubeVersion, ReleaseIndex, RELEASE_INDEX_KIND};
+use crate::version::{
+    component_versions, index_labels, is_release_label, ComponentVersions, KubeVersion,
+    ReleaseIndex, RELEASE_INDEX_KIND,
+};
 
 /// How to create a bundle.
 pub struct CreateOptions {
@@ -52,7 +58,11 @@ pub struct CreateReport {
 
 /// The kubeadm control-plane image set for `version` named under `repo` (spec §1.3), in
 /// `kubeadm config images list` order.
-pub fn control_plane_images(repo: &str, version: &KubeVersion, comps: &ComponentVersions) -> Vec<(String, String)> {
+pub fn control_plane_images(
+    repo: &str,
+    version: &KubeVersion,
+    comps: &ComponentVersions,
+) -> Vec<(String, String)> {
     let tag = version.image_tag();
     let coredns_repo = if repo == crate::spec::DEFAULT_IMAGE_REPOSITORY {
         format!("{repo}/coredns")
@@ -60,11 +70,23 @@ pub fn control_plane_images(repo: &str, version: &KubeVersion, comps: &Component
         repo.to_string()
     };
     vec![
-        ("kube-apiserver".into(), format!("{repo}/kube-apiserver:{tag}")),
-        ("kube-controller-manager".into(), format!("{repo}/kube-controller-manager:{tag}")),
-        ("kube-scheduler".into(), format!("{repo}/kube-scheduler:{tag}")),
+        (
+            "kube-apiserver".into(),
+            format!("{repo}/kube-apiserver:{tag}"),
+        ),
+        (
+            "kube-controller-manager".into(),
+            format!("{repo}/kube-controller-manager:{tag}"),
+        ),
+        (
+            "kube-scheduler".into(),
+            format!("{repo}/kube-scheduler:{tag}"),
+        ),
         ("kube-proxy".into(), format!("{repo}/kube-proxy:{tag}")),
-        ("coredns".into(), format!("{coredns_repo}/coredns:{}", comps.coredns)),
+        (
+            "coredns".into(),
+            format!("{coredns_repo}/coredns:{}", comps.coredns),
+        ),
         ("pause".into(), format!("{repo}/pause:{}", comps.pause)),
         ("etcd".into(), format!("{repo}/etcd:{}", comps.etcd)),
     ]
@@ -100,7 +122,8 @@ pub async fn create(spec: &ResolvedSpec, opts: &CreateOptions) -> Result<CreateR
     } else {
         spec.kubernetes_version.clone()
     };
-    let version = KubeVersion::parse(&version_str).map_err(|e| Error::spec(&spec.file, "kubernetesVersion", e))?;
+    let version = KubeVersion::parse(&version_str)
+        .map_err(|e| Error::spec(&spec.file, "kubernetesVersion", e))?;
     let version_s = version.to_string();
     let comps = match &spec.component_versions {
         Some(c) => c.clone(),
@@ -112,7 +135,11 @@ pub async fn create(spec: &ResolvedSpec, opts: &CreateOptions) -> Result<CreateR
             )
         })?,
     };
-    progress.message(&format!("bundle {} for Kubernetes {version_s} ({})", spec.name, spec.platform()));
+    progress.message(&format!(
+        "bundle {} for Kubernetes {version_s} ({})",
+        spec.name,
+        spec.platform()
+    ));
 
     // 2. A work directory beside the output, removed on drop.
     let out_dir = opts
@@ -122,7 +149,10 @@ pub async fn create(spec: &ResolvedSpec, opts: &CreateOptions) -> Result<CreateR
         .unwrap_or(Path::new("."))
         .to_path_buf();
     std::fs::create_dir_all(&out_dir).at(&out_dir)?;
-    let work = tempfile::Builder::new().prefix(".bake-work-").tempdir_in(&out_dir).at(&out_dir)?;
+    let work = tempfile::Builder::new()
+        .prefix(".bake-work-")
+        .tempdir_in(&out_dir)
+        .at(&out_dir)?;
     let w = work.path().to_path_buf();
     for d in ["bin", "files"] {
         std::fs::create_dir_all(w.join(d)).at(w.join(d))?;
@@ -143,7 +173,10 @@ pub async fn create(spec: &ResolvedSpec, opts: &CreateOptions) -> Result<CreateR
         let loc = mirror.join(&format!("{version_s}/bin/{}/{}/{b}", spec.os, spec.arch));
         jobs.push(Job {
             artifact: b.clone(),
-            sha_loc: Some(mirror.join(&format!("{version_s}/bin/{}/{}/{b}.sha256", spec.os, spec.arch))),
+            sha_loc: Some(mirror.join(&format!(
+                "{version_s}/bin/{}/{}/{b}.sha256",
+                spec.os, spec.arch
+            ))),
             loc,
             dest: w.join("bin").join(b),
             path: format!("bin/{b}"),
@@ -173,11 +206,16 @@ pub async fn create(spec: &ResolvedSpec, opts: &CreateOptions) -> Result<CreateR
             let expected = match (&job.sha, &job.sha_loc) {
                 (Some(s), _) => s.clone(),
                 (None, Some(sl)) => {
-                    let text = fetcher.text(&format!("{}.sha256", job.artifact), sl).await?.ok_or_else(|| Error::Fetch {
-                        artifact: format!("{}.sha256", job.artifact),
-                        url: sl.display(),
-                        message: "not found: the mirror must publish a .sha256 beside every binary".into(),
-                    })?;
+                    let text = fetcher
+                        .text(&format!("{}.sha256", job.artifact), sl)
+                        .await?
+                        .ok_or_else(|| Error::Fetch {
+                            artifact: format!("{}.sha256", job.artifact),
+                            url: sl.display(),
+                            message:
+                                "not found: the mirror must publish a .sha256 beside every binary"
+                                    .into(),
+                        })?;
                     parse_sha256_file(&text).ok_or_else(|| Error::Fetch {
                         artifact: format!("{}.sha256", job.artifact),
                         url: sl.display(),
@@ -187,7 +225,15 @@ pub async fn create(spec: &ResolvedSpec, opts: &CreateOptions) -> Result<CreateR
                 (None, None) => unreachable!("every job has a checksum source"),
             };
             let task = progress.task(&job.artifact, None);
-            let (sha, size) = fetcher.file(&job.artifact, &job.loc, &job.dest, Some(&expected), task.as_ref()).await?;
+            let (sha, size) = fetcher
+                .file(
+                    &job.artifact,
+                    &job.loc,
+                    &job.dest,
+                    Some(&expected),
+                    task.as_ref(),
+                )
+                .await?;
             task.finish(&format!("{} sha256 ok", crate::fsutil::human_size(size)));
             Ok::<_, Error>(Artifact {
                 path: job.path,
@@ -206,7 +252,8 @@ pub async fn create(spec: &ResolvedSpec, opts: &CreateOptions) -> Result<CreateR
     for (name, src) in &opts.extra_binaries {
         let dest = w.join("bin").join(name);
         let (sha, size) = crate::fetch::copy_hashing(src, &dest).at(src)?;
-        std::fs::set_permissions(&dest, std::os::unix::fs::PermissionsExt::from_mode(0o755)).at(&dest)?;
+        std::fs::set_permissions(&dest, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .at(&dest)?;
         file_artifacts.push(Artifact {
             path: format!("bin/{name}"),
             kind: ArtifactKind::Binary,
@@ -216,23 +263,32 @@ pub async fn create(spec: &ResolvedSpec, opts: &CreateOptions) -> Result<CreateR
     }
 
     // 4. Images into one OCI layout.
-    let mut requests: Vec<ImageRequest> = control_plane_images(&spec.image_repository, &version, &comps)
-        .into_iter()
-        .map(|(role, name)| ImageRequest {
-            source: match &spec.image_layout {
-                Some(dir) => ImageSource::Layout { dir: dir.clone(), tag: name.clone() },
-                None => ImageSource::Registry,
-            },
-            name,
-            role,
-        })
-        .collect();
+    let mut requests: Vec<ImageRequest> =
+        control_plane_images(&spec.image_repository, &version, &comps)
+            .into_iter()
+            .map(|(role, name)| ImageRequest {
+                source: match &spec.image_layout {
+                    Some(dir) => ImageSource::Layout {
+                        dir: dir.clone(),
+                        tag: name.clone(),
+                    },
+                    None => ImageSource::Registry,
+                },
+                name,
+                role,
+            })
+            .collect();
     for e in &spec.extra_images {
         if !requests.iter().any(|r| r.name == e.name) {
             requests.push(e.clone());
         }
     }
-    let layout = Arc::new(LayoutWriter::new(&w.join(IMAGES_DIR), &spec.os, &spec.arch, &spec.insecure_registries)?);
+    let layout = Arc::new(LayoutWriter::new(
+        &w.join(IMAGES_DIR),
+        &spec.os,
+        &spec.arch,
+        &spec.insecure_registries,
+    )?);
     let images: Vec<ImageEntry> = stream::iter(requests.iter().map(|req| {
         let layout = layout.clone();
         let progress = progress.clone();
@@ -251,17 +307,18 @@ pub async fn create(spec: &ResolvedSpec, opts: &CreateOptions) -> Result<CreateR
 
     // 5. The release index.
     let mut labels = BTreeMap::new();
-    let label_results: Vec<(String, Option<String>)> = stream::iter(index_labels(&version).into_iter().map(|label| {
-        let fetcher = fetcher.clone();
-        let loc = mirror.join(&format!("{label}.txt"));
-        async move {
-            let t = fetcher.text(&format!("label {label}"), &loc).await?;
-            Ok::<_, Error>((label, t.map(|s| s.trim().to_string())))
-        }
-    }))
-    .buffer_unordered(opts.parallelism.max(1))
-    .try_collect()
-    .await?;
+    let label_results: Vec<(String, Option<String>)> =
+        stream::iter(index_labels(&version).into_iter().map(|label| {
+            let fetcher = fetcher.clone();
+            let loc = mirror.join(&format!("{label}.txt"));
+            async move {
+                let t = fetcher.text(&format!("label {label}"), &loc).await?;
+                Ok::<_, Error>((label, t.map(|s| s.trim().to_string())))
+            }
+        }))
+        .buffer_unordered(opts.parallelism.max(1))
+        .try_collect()
+        .await?;
     for (label, value) in label_results {
         match value {
             Some(v) if KubeVersion::parse(&v).is_ok() => {
@@ -278,7 +335,11 @@ pub async fn create(spec: &ResolvedSpec, opts: &CreateOptions) -> Result<CreateR
         }
     }
     let mut components = BTreeMap::new();
-    for m in [version.minor().saturating_sub(1), version.minor(), version.minor() + 1] {
+    for m in [
+        version.minor().saturating_sub(1),
+        version.minor(),
+        version.minor() + 1,
+    ] {
         let c = if m == version.minor() {
             Some(comps.clone())
         } else {
@@ -298,14 +359,23 @@ pub async fn create(spec: &ResolvedSpec, opts: &CreateOptions) -> Result<CreateR
         labels,
         components,
     };
-    let index_yaml = serde_yaml::to_string(&release_index).map_err(|e| Error::Other(e.to_string()))?;
+    let index_yaml =
+        serde_yaml::to_string(&release_index).map_err(|e| Error::Other(e.to_string()))?;
     std::fs::write(w.join(RELEASE_INDEX_PATH), &index_yaml).at(w.join(RELEASE_INDEX_PATH))?;
 
     // 6. The artifact list in archive order.
     let mut artifacts = vec![artifact_of(&w, RELEASE_INDEX_PATH, ArtifactKind::Metadata)?];
     artifacts.extend(file_artifacts);
-    artifacts.push(artifact_of(&w, &format!("{IMAGES_DIR}/oci-layout"), ArtifactKind::Image)?);
-    artifacts.push(artifact_of(&w, &format!("{IMAGES_DIR}/index.json"), ArtifactKind::Image)?);
+    artifacts.push(artifact_of(
+        &w,
+        &format!("{IMAGES_DIR}/oci-layout"),
+        ArtifactKind::Image,
+    )?);
+    artifacts.push(artifact_of(
+        &w,
+        &format!("{IMAGES_DIR}/index.json"),
+        ArtifactKind::Image,
+    )?);
     let mut blobs: Vec<String> = std::fs::read_dir(w.join(IMAGES_DIR).join("blobs/sha256"))
         .at(w.join(IMAGES_DIR))?
         .filter_map(|e| e.ok())
@@ -343,14 +413,29 @@ pub async fn create(spec: &ResolvedSpec, opts: &CreateOptions) -> Result<CreateR
     // 7. Write the archive to a temp file in the output directory, then rename.
     let total = manifest.total_size();
     let task = progress.task(&format!("write {}", opts.out.display()), Some(total));
-    let tmp = tempfile::Builder::new().prefix(".bundle-").suffix(".partial").tempfile_in(&out_dir).at(&out_dir)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".bundle-")
+        .suffix(".partial")
+        .tempfile_in(&out_dir)
+        .at(&out_dir)?;
     let mtime = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
     {
         let file = tmp.as_file().try_clone().at(tmp.path())?;
-        let gz = GzEncoder::new(BufWriter::with_capacity(1 << 20, file), flate2::Compression::new(opts.compression.min(9)));
+        let gz = GzEncoder::new(
+            BufWriter::with_capacity(1 << 20, file),
+            flate2::Compression::new(opts.compression.min(9)),
+        );
         let mut tar = tar::Builder::new(gz);
-        let manifest_yaml = serde_yaml::to_string(&manifest).map_err(|e| Error::Other(e.to_string()))?;
-        append(&mut tar, MANIFEST_NAME, manifest_yaml.as_bytes(), 0o644, mtime).at(tmp.path())?;
+        let manifest_yaml =
+            serde_yaml::to_string(&manifest).map_err(|e| Error::Other(e.to_string()))?;
+        append(
+            &mut tar,
+            MANIFEST_NAME,
+            manifest_yaml.as_bytes(),
+            0o644,
+            mtime,
+        )
+        .at(tmp.path())?;
         for a in &manifest.artifacts {
             let p = w.join(&a.path);
             let f = File::open(&p).at(&p)?;
@@ -366,8 +451,13 @@ pub async fn create(spec: &ResolvedSpec, opts: &CreateOptions) -> Result<CreateR
         buf.flush().at(tmp.path())?;
         buf.get_ref().sync_all().at(tmp.path())?;
     }
-    std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644)).at(tmp.path())?;
-    tmp.persist(&opts.out).map_err(|e| Error::io(&opts.out, e.error))?;
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .at(tmp.path())?;
+    tmp.persist(&opts.out)
+        .map_err(|e| Error::io(&opts.out, e.error))?;
     let (sha256, size) = sha256_file(&opts.out)?;
     task.finish(&format!("{} written", crate::fsutil::human_size(size)));
     drop(work);
@@ -401,7 +491,13 @@ fn header(size: u64, mode: u32, mtime: u64) -> tar::Header {
     h
 }
 
-fn append<W: Write>(tar: &mut tar::Builder<W>, path: &str, data: &[u8], mode: u32, mtime: u64) -> std::io::Result<()> {
+fn append<W: Write>(
+    tar: &mut tar::Builder<W>,
+    path: &str,
+    data: &[u8],
+    mode: u32,
+    mtime: u64,
+) -> std::io::Result<()> {
     let mut h = header(data.len() as u64, mode, mtime);
     tar.append_data(&mut h, path, data)
 }

@@ -17,7 +17,9 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::safe_relative_path;
-use crate::manifest::{Artifact, BundleManifest, MANIFEST_NAME, MAX_MANIFEST_BYTES, RELEASE_INDEX_PATH};
+use crate::manifest::{
+    Artifact, BundleManifest, MANIFEST_NAME, MAX_MANIFEST_BYTES, RELEASE_INDEX_PATH,
+};
 use crate::progress::Progress;
 use crate::version::ReleaseIndex;
 
@@ -53,14 +55,23 @@ pub struct VerifyReport {
 }
 
 /// Verify `bundle` in one streaming pass without writing anything.
-pub fn verify(bundle: &Path, opts: &VerifyOptions, progress: &dyn Progress) -> Result<VerifyReport> {
+pub fn verify(
+    bundle: &Path,
+    opts: &VerifyOptions,
+    progress: &dyn Progress,
+) -> Result<VerifyReport> {
     run(bundle, opts, None, progress)
 }
 
 /// Verify `bundle` and unpack it into `dest`, which must not exist yet. Entries are written into
 /// a sibling temp directory that is renamed to `dest` only when everything verified; on any
 /// failure nothing is left behind.
-pub fn unpack(bundle: &Path, dest: &Path, opts: &VerifyOptions, progress: &dyn Progress) -> Result<VerifyReport> {
+pub fn unpack(
+    bundle: &Path,
+    dest: &Path,
+    opts: &VerifyOptions,
+    progress: &dyn Progress,
+) -> Result<VerifyReport> {
     if dest.exists() {
         return Err(Error::Other(format!("{}: already exists", dest.display())));
     }
@@ -108,10 +119,17 @@ fn corrupt(bundle: &str, e: io::Error) -> Error {
     bundle_err(bundle, "-", format!("archive is truncated or corrupt: {e}"))
 }
 
-fn parse_manifest_entry<R: Read>(bundle: &str, mut entry: tar::Entry<'_, R>) -> Result<BundleManifest> {
+fn parse_manifest_entry<R: Read>(
+    bundle: &str,
+    mut entry: tar::Entry<'_, R>,
+) -> Result<BundleManifest> {
     let path = entry_path(bundle, &entry)?;
     if path != MANIFEST_NAME {
-        return Err(bundle_err(bundle, &path, format!("the first entry must be {MANIFEST_NAME}")));
+        return Err(bundle_err(
+            bundle,
+            &path,
+            format!("the first entry must be {MANIFEST_NAME}"),
+        ));
     }
     if !entry.header().entry_type().is_file() {
         return Err(bundle_err(bundle, &path, "not a regular file"));
@@ -207,7 +225,16 @@ impl Read for ChannelReader {
     }
 }
 
-fn load_signature(bundle: &Path, opts: &VerifyOptions) -> Result<Option<(minisign_verify::PublicKey, minisign_verify::Signature, PathBuf)>> {
+fn load_signature(
+    bundle: &Path,
+    opts: &VerifyOptions,
+) -> Result<
+    Option<(
+        minisign_verify::PublicKey,
+        minisign_verify::Signature,
+        PathBuf,
+    )>,
+> {
     let Some(pk_path) = &opts.public_key else {
         return Ok(None);
     };
@@ -237,7 +264,12 @@ fn load_signature(bundle: &Path, opts: &VerifyOptions) -> Result<Option<(minisig
     Ok(Some((pk, sig, sig_path)))
 }
 
-fn run(bundle: &Path, opts: &VerifyOptions, dest: Option<&Path>, progress: &dyn Progress) -> Result<VerifyReport> {
+fn run(
+    bundle: &Path,
+    opts: &VerifyOptions,
+    dest: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<VerifyReport> {
     let name = bundle.display().to_string();
     let file = File::open(bundle).at(bundle)?;
     let size = file.metadata().at(bundle)?.len();
@@ -259,26 +291,32 @@ fn run(bundle: &Path, opts: &VerifyOptions, dest: Option<&Path>, progress: &dyn 
 
     let result = std::thread::scope(|s| {
         let task_ref: &dyn crate::progress::Task = task.as_ref();
-        let reader = s.spawn(move || -> std::result::Result<(String, Option<String>, Option<String>), String> {
-            let mut state = Inflater {
-                hasher: Sha256::new(),
-                verifier,
-                read: 0,
-            };
-            let res = inflate(file, &mut state, &tx, &pool_rx, task_ref);
-            drop(tx);
-            res?;
-            let digest = hex::encode(std::mem::take(&mut state.hasher).finalize());
-            let sig_result = match state.verifier.as_mut() {
-                Some(v) => Some(v.finalize().map(|_| ()).map_err(|e| e.to_string())),
-                None => None,
-            };
-            match sig_result {
-                Some(Err(e)) => Ok((digest, Some(e), None)),
-                Some(Ok(())) => Ok((digest, None, sig_ref.map(|(_, s, _)| s.trusted_comment().to_string()))),
-                None => Ok((digest, None, None)),
-            }
-        });
+        let reader = s.spawn(
+            move || -> std::result::Result<(String, Option<String>, Option<String>), String> {
+                let mut state = Inflater {
+                    hasher: Sha256::new(),
+                    verifier,
+                    read: 0,
+                };
+                let res = inflate(file, &mut state, &tx, &pool_rx, task_ref);
+                drop(tx);
+                res?;
+                let digest = hex::encode(std::mem::take(&mut state.hasher).finalize());
+                let sig_result = state
+                    .verifier
+                    .as_mut()
+                    .map(|v| v.finalize().map(|_| ()).map_err(|e| e.to_string()));
+                match sig_result {
+                    Some(Err(e)) => Ok((digest, Some(e), None)),
+                    Some(Ok(())) => Ok((
+                        digest,
+                        None,
+                        sig_ref.map(|(_, s, _)| s.trusted_comment().to_string()),
+                    )),
+                    None => Ok((digest, None, None)),
+                }
+            },
+        );
         let chan = ChannelReader {
             rx,
             pool: pool_tx,
@@ -287,7 +325,9 @@ fn run(bundle: &Path, opts: &VerifyOptions, dest: Option<&Path>, progress: &dyn 
             done: false,
         };
         let parsed = parse_entries(&name, chan, dest);
-        let read = reader.join().unwrap_or_else(|_| Err("reader thread panicked".into()));
+        let read = reader
+            .join()
+            .unwrap_or_else(|_| Err("reader thread panicked".into()));
         (parsed, read)
     });
     let (parsed, read) = result;
@@ -296,14 +336,21 @@ fn run(bundle: &Path, opts: &VerifyOptions, dest: Option<&Path>, progress: &dyn 
         Err(msg) => {
             return Err(match parsed {
                 Err(e @ Error::Bundle { .. }) if !is_corrupt(&e) => e,
-                _ => bundle_err(&name, "-", format!("archive is truncated or corrupt: {msg}")),
+                _ => bundle_err(
+                    &name,
+                    "-",
+                    format!("archive is truncated or corrupt: {msg}"),
+                ),
             })
         }
         Ok(r) => r,
     };
     let (manifest, release_index) = parsed?;
     if let Some(e) = sig_err {
-        let file = sig.as_ref().map(|(_, _, p)| p.display().to_string()).unwrap_or_default();
+        let file = sig
+            .as_ref()
+            .map(|(_, _, p)| p.display().to_string())
+            .unwrap_or_default();
         return Err(Error::Signature {
             file,
             message: format!("does not verify against the bundle with the given public key: {e}"),
@@ -389,7 +436,11 @@ fn inflate(
     Ok(())
 }
 
-fn parse_entries(bundle: &str, reader: ChannelReader, dest: Option<&Path>) -> Result<(BundleManifest, ReleaseIndex)> {
+fn parse_entries(
+    bundle: &str,
+    reader: ChannelReader,
+    dest: Option<&Path>,
+) -> Result<(BundleManifest, ReleaseIndex)> {
     let mut ar = tar::Archive::new(reader);
     let mut entries = ar.entries().map_err(|e| corrupt(bundle, e))?;
     let first = entries
@@ -397,7 +448,11 @@ fn parse_entries(bundle: &str, reader: ChannelReader, dest: Option<&Path>) -> Re
         .ok_or_else(|| bundle_err(bundle, "-", "empty archive"))?
         .map_err(|e| corrupt(bundle, e))?;
     let manifest = parse_manifest_entry(bundle, first)?;
-    let expected: BTreeMap<&str, &Artifact> = manifest.artifacts.iter().map(|a| (a.path.as_str(), a)).collect();
+    let expected: BTreeMap<&str, &Artifact> = manifest
+        .artifacts
+        .iter()
+        .map(|a| (a.path.as_str(), a))
+        .collect();
     let mut seen = BTreeSet::new();
     let mut made_dirs = BTreeSet::new();
     let mut buf = vec![0u8; CHUNK];
@@ -420,7 +475,11 @@ fn parse_entries(bundle: &str, reader: ChannelReader, dest: Option<&Path>) -> Re
             } else {
                 "not a regular file"
             };
-            return Err(bundle_err(bundle, &path, format!("{what}: bundles hold regular files only")));
+            return Err(bundle_err(
+                bundle,
+                &path,
+                format!("{what}: bundles hold regular files only"),
+            ));
         }
         let rel = safe_relative_path(&path).map_err(|m| bundle_err(bundle, &path, m))?;
         if path == MANIFEST_NAME {
@@ -436,7 +495,11 @@ fn parse_entries(bundle: &str, reader: ChannelReader, dest: Option<&Path>) -> Re
             return Err(bundle_err(
                 bundle,
                 &path,
-                format!("size {} does not match the manifest's {}", entry.size(), art.size),
+                format!(
+                    "size {} does not match the manifest's {}",
+                    entry.size(),
+                    art.size
+                ),
             ));
         }
         let mut out = match dest {
@@ -464,14 +527,21 @@ fn parse_entries(bundle: &str, reader: ChannelReader, dest: Option<&Path>) -> Re
             n += len as u64;
         }
         if n != art.size {
-            return Err(bundle_err(bundle, &path, "archive is truncated or corrupt: entry ends early"));
+            return Err(bundle_err(
+                bundle,
+                &path,
+                "archive is truncated or corrupt: entry ends early",
+            ));
         }
         let actual = hex::encode(hasher.finalize());
         if actual != art.sha256 {
             return Err(bundle_err(
                 bundle,
                 &path,
-                format!("sha256 mismatch: manifest says {}, content is {actual}", art.sha256),
+                format!(
+                    "sha256 mismatch: manifest says {}, content is {actual}",
+                    art.sha256
+                ),
             ));
         }
         if keep {
@@ -481,7 +551,11 @@ fn parse_entries(bundle: &str, reader: ChannelReader, dest: Option<&Path>) -> Re
         }
     }
     if let Some(missing) = manifest.artifacts.iter().find(|a| !seen.contains(&a.path)) {
-        return Err(bundle_err(bundle, &missing.path, "listed in the manifest but missing from the archive"));
+        return Err(bundle_err(
+            bundle,
+            &missing.path,
+            "listed in the manifest but missing from the archive",
+        ));
     }
     // Drain the end-of-archive padding so the reading side can finish and check the trailer.
     let mut rest = ar.into_inner();
@@ -491,12 +565,22 @@ fn parse_entries(bundle: &str, reader: ChannelReader, dest: Option<&Path>) -> Re
         let p = d.join(MANIFEST_NAME);
         fs::write(&p, yaml).at(&p)?;
     }
-    let release_index = release_index
-        .ok_or_else(|| bundle_err(bundle, RELEASE_INDEX_PATH, "the bundle has no release index"))?;
+    let release_index = release_index.ok_or_else(|| {
+        bundle_err(
+            bundle,
+            RELEASE_INDEX_PATH,
+            "the bundle has no release index",
+        )
+    })?;
     Ok((manifest, release_index))
 }
 
-fn create_entry_file(dest: &Path, rel: &Path, mode: u32, made: &mut BTreeSet<PathBuf>) -> Result<(File, PathBuf)> {
+fn create_entry_file(
+    dest: &Path,
+    rel: &Path,
+    mode: u32,
+    made: &mut BTreeSet<PathBuf>,
+) -> Result<(File, PathBuf)> {
     let full = dest.join(rel);
     if let Some(parent) = rel.parent().filter(|p| !p.as_os_str().is_empty()) {
         if !made.contains(parent) {

@@ -89,7 +89,8 @@ impl LayoutWriter {
 
     /// Store small content under its digest (idempotent).
     fn put_bytes(&self, digest: &str, bytes: &[u8]) -> Result<()> {
-        let hex = oci_digest_hex(digest).ok_or_else(|| Error::Other(format!("bad digest {digest}")))?;
+        let hex =
+            oci_digest_hex(digest).ok_or_else(|| Error::Other(format!("bad digest {digest}")))?;
         let p = self.blob_path(hex);
         if !p.exists() {
             crate::fsutil::write_atomic(&p, bytes, 0o644)?;
@@ -106,10 +107,16 @@ impl LayoutWriter {
                 ImageSource::Layout { dir, tag } => self.copy_from_layout(req, dir, tag).await,
             };
             match r {
-                Err(Error::Fetch { message, .. }) if attempt < retries && is_transient(&message) => {
+                Err(Error::Fetch { message, .. })
+                    if attempt < retries && is_transient(&message) =>
+                {
                     attempt += 1;
-                    tracing::info!("image {}: {message}; retrying ({attempt}/{retries})", req.name);
-                    tokio::time::sleep(std::time::Duration::from_millis(300 * (1 << attempt))).await;
+                    tracing::info!(
+                        "image {}: {message}; retrying ({attempt}/{retries})",
+                        req.name
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(300 * (1 << attempt)))
+                        .await;
                 }
                 other => return other,
             }
@@ -118,7 +125,8 @@ impl LayoutWriter {
 
     fn platform_matches(&self, v: &Value) -> bool {
         let p = &v["platform"];
-        p["os"].as_str() == Some(self.os.as_str()) && p["architecture"].as_str() == Some(self.arch.as_str())
+        p["os"].as_str() == Some(self.os.as_str())
+            && p["architecture"].as_str() == Some(self.arch.as_str())
     }
 
     fn pick_platform(&self, image: &str, from: &str, index: &Value) -> Result<String> {
@@ -128,7 +136,13 @@ impl LayoutWriter {
             .flatten()
             .find(|m| self.platform_matches(m))
             .and_then(|m| m["digest"].as_str().map(str::to_string))
-            .ok_or_else(|| img_err(image, from, format!("no {}/{} image in its index", self.os, self.arch)))
+            .ok_or_else(|| {
+                img_err(
+                    image,
+                    from,
+                    format!("no {}/{} image in its index", self.os, self.arch),
+                )
+            })
     }
 
     async fn pull(&self, req: &ImageRequest) -> Result<ImageEntry> {
@@ -136,7 +150,11 @@ impl LayoutWriter {
         let reference: Reference = name
             .parse()
             .map_err(|e| img_err(name, name, format!("invalid reference: {e}")))?;
-        let from = format!("{}/{}", reference.resolve_registry(), reference.repository());
+        let from = format!(
+            "{}/{}",
+            reference.resolve_registry(),
+            reference.repository()
+        );
         let auth = RegistryAuth::Anonymous;
         let (bytes, digest) = self
             .client
@@ -144,17 +162,26 @@ impl LayoutWriter {
             .await
             .map_err(|e| img_err(name, &from, e.to_string()))?;
         let (bytes, digest) = {
-            let v: Value = serde_json::from_slice(&bytes).map_err(|e| img_err(name, &from, format!("manifest is not JSON: {e}")))?;
+            let v: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| img_err(name, &from, format!("manifest is not JSON: {e}")))?;
             if is_index(&v) {
                 let d = self.pick_platform(name, &from, &v)?;
-                let r = Reference::with_digest(reference.registry().to_string(), reference.repository().to_string(), d.clone());
+                let r = Reference::with_digest(
+                    reference.registry().to_string(),
+                    reference.repository().to_string(),
+                    d.clone(),
+                );
                 let (b, got) = self
                     .client
                     .pull_manifest_raw(&r, &auth, &ACCEPTED)
                     .await
                     .map_err(|e| img_err(name, &from, e.to_string()))?;
                 if got != d {
-                    return Err(img_err(name, &from, format!("registry returned {got} for {d}")));
+                    return Err(img_err(
+                        name,
+                        &from,
+                        format!("registry returned {got} for {d}"),
+                    ));
                 }
                 (b, d)
             } else {
@@ -170,12 +197,14 @@ impl LayoutWriter {
                 actual,
             });
         }
-        let v: Value = serde_json::from_slice(&bytes).map_err(|e| img_err(name, &from, format!("manifest is not JSON: {e}")))?;
+        let v: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| img_err(name, &from, format!("manifest is not JSON: {e}")))?;
         let media_type = v["mediaType"].as_str().unwrap_or(OCI_MANIFEST).to_string();
         for d in blob_descriptors(&v).map_err(|m| img_err(name, &from, m))? {
             let cell = self.cell(&d.digest);
             cell.get_or_try_init(|| async {
-                let hex = oci_digest_hex(&d.digest).ok_or_else(|| img_err(name, &from, format!("bad digest {}", d.digest)))?;
+                let hex = oci_digest_hex(&d.digest)
+                    .ok_or_else(|| img_err(name, &from, format!("bad digest {}", d.digest)))?;
                 let p = self.blob_path(hex);
                 if let Ok(m) = tokio::fs::metadata(&p).await {
                     return Ok::<u64, Error>(m.len());
@@ -189,7 +218,11 @@ impl LayoutWriter {
                 let len = tokio::fs::metadata(&tmp).await.at(&tmp)?.len();
                 if d.size >= 0 && len != d.size as u64 {
                     let _ = tokio::fs::remove_file(&tmp).await;
-                    return Err(img_err(name, &from, format!("blob {}: size {len}, expected {}", d.digest, d.size)));
+                    return Err(img_err(
+                        name,
+                        &from,
+                        format!("blob {}: size {len}, expected {}", d.digest, d.size),
+                    ));
                 }
                 tokio::fs::rename(&tmp, &p).await.at(&p)?;
                 Ok(len)
@@ -206,37 +239,60 @@ impl LayoutWriter {
         })
     }
 
-    async fn copy_from_layout(&self, req: &ImageRequest, dir: &Path, tag: &str) -> Result<ImageEntry> {
+    async fn copy_from_layout(
+        &self,
+        req: &ImageRequest,
+        dir: &Path,
+        tag: &str,
+    ) -> Result<ImageEntry> {
         let name = &req.name;
         let from = format!("oci:{}:{tag}", dir.display());
         let index_path = dir.join("index.json");
-        let index: Value = serde_json::from_slice(&std::fs::read(&index_path).map_err(|e| img_err(name, &from, format!("{}: {e}", index_path.display())))?)
-            .map_err(|e| img_err(name, &from, format!("index.json: {e}")))?;
+        let index: Value = serde_json::from_slice(
+            &std::fs::read(&index_path)
+                .map_err(|e| img_err(name, &from, format!("{}: {e}", index_path.display())))?,
+        )
+        .map_err(|e| img_err(name, &from, format!("index.json: {e}")))?;
         let entry = index["manifests"]
             .as_array()
             .into_iter()
             .flatten()
             .find(|m| {
                 let a = &m["annotations"];
-                a["org.opencontainers.image.ref.name"].as_str() == Some(tag) || a["io.containerd.image.name"].as_str() == Some(tag)
+                a["org.opencontainers.image.ref.name"].as_str() == Some(tag)
+                    || a["io.containerd.image.name"].as_str() == Some(tag)
             })
-            .ok_or_else(|| img_err(name, &from, format!("no image tagged {tag:?} in the layout")))?;
+            .ok_or_else(|| {
+                img_err(
+                    name,
+                    &from,
+                    format!("no image tagged {tag:?} in the layout"),
+                )
+            })?;
         let read_blob = |digest: &str| -> Result<Vec<u8>> {
-            let hex = oci_digest_hex(digest).ok_or_else(|| img_err(name, &from, format!("bad digest {digest}")))?;
+            let hex = oci_digest_hex(digest)
+                .ok_or_else(|| img_err(name, &from, format!("bad digest {digest}")))?;
             let p = dir.join("blobs/sha256").join(hex);
-            let b = std::fs::read(&p).map_err(|e| img_err(name, &from, format!("{}: {e}", p.display())))?;
+            let b = std::fs::read(&p)
+                .map_err(|e| img_err(name, &from, format!("{}: {e}", p.display())))?;
             if sha256_hex(&b) != hex {
-                return Err(img_err(name, &from, format!("blob {digest} does not match its digest")));
+                return Err(img_err(
+                    name,
+                    &from,
+                    format!("blob {digest} does not match its digest"),
+                ));
             }
             Ok(b)
         };
         let mut digest = entry["digest"].as_str().unwrap_or_default().to_string();
         let mut bytes = read_blob(&digest)?;
-        let mut v: Value = serde_json::from_slice(&bytes).map_err(|e| img_err(name, &from, format!("manifest: {e}")))?;
+        let mut v: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| img_err(name, &from, format!("manifest: {e}")))?;
         if is_index(&v) {
             digest = self.pick_platform(name, &from, &v)?;
             bytes = read_blob(&digest)?;
-            v = serde_json::from_slice(&bytes).map_err(|e| img_err(name, &from, format!("manifest: {e}")))?;
+            v = serde_json::from_slice(&bytes)
+                .map_err(|e| img_err(name, &from, format!("manifest: {e}")))?;
         }
         let media_type = v["mediaType"]
             .as_str()
@@ -244,7 +300,9 @@ impl LayoutWriter {
             .unwrap_or(OCI_MANIFEST)
             .to_string();
         for d in blob_descriptors(&v).map_err(|m| img_err(name, &from, m))? {
-            let hex = oci_digest_hex(&d.digest).ok_or_else(|| img_err(name, &from, format!("bad digest {}", d.digest)))?.to_string();
+            let hex = oci_digest_hex(&d.digest)
+                .ok_or_else(|| img_err(name, &from, format!("bad digest {}", d.digest)))?
+                .to_string();
             let src = dir.join("blobs/sha256").join(&hex);
             let dst = self.blob_path(&hex);
             let cell = self.cell(&d.digest);
@@ -264,7 +322,11 @@ impl LayoutWriter {
                 .map_err(|e| img_err(&name2, &from2, format!("{}: {e}", src.display())))?;
                 if h != hex {
                     let _ = std::fs::remove_file(&tmp);
-                    return Err(img_err(&name2, &from2, format!("blob sha256:{hex} does not match its digest")));
+                    return Err(img_err(
+                        &name2,
+                        &from2,
+                        format!("blob sha256:{hex} does not match its digest"),
+                    ));
                 }
                 std::fs::rename(&tmp, &dst).at(&dst)?;
                 Ok(n)
@@ -284,11 +346,20 @@ impl LayoutWriter {
     /// Write `oci-layout` and `index.json` naming every image (containerd's
     /// `io.containerd.image.name` and OCI's `org.opencontainers.image.ref.name` annotations).
     pub fn finish(&self, images: &[ImageEntry]) -> Result<()> {
-        crate::fsutil::write_atomic(&self.root.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#, 0o644)?;
+        crate::fsutil::write_atomic(
+            &self.root.join("oci-layout"),
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+            0o644,
+        )?;
         let manifests: Vec<Value> = images
             .iter()
             .map(|i| {
-                let tag = i.name.rsplit_once(':').filter(|(_, t)| !t.contains('/')).map(|(_, t)| t).unwrap_or("latest");
+                let tag = i
+                    .name
+                    .rsplit_once(':')
+                    .filter(|(_, t)| !t.contains('/'))
+                    .map(|(_, t)| t)
+                    .unwrap_or("latest");
                 serde_json::json!({
                     "mediaType": i.media_type,
                     "digest": i.digest,
@@ -312,14 +383,26 @@ impl LayoutWriter {
 }
 
 fn is_index(v: &Value) -> bool {
-    matches!(v["mediaType"].as_str(), Some(OCI_INDEX) | Some(DOCKER_LIST)) || (v.get("manifests").is_some() && v.get("layers").is_none())
+    matches!(v["mediaType"].as_str(), Some(OCI_INDEX) | Some(DOCKER_LIST))
+        || (v.get("manifests").is_some() && v.get("layers").is_none())
 }
 
 fn is_transient(msg: &str) -> bool {
     let m = msg.to_ascii_lowercase();
-    ["timed out", "timeout", "connection reset", "connection closed", "503", "502", "500", "429", "broken pipe", "error sending request"]
-        .iter()
-        .any(|k| m.contains(k))
+    [
+        "timed out",
+        "timeout",
+        "connection reset",
+        "connection closed",
+        "503",
+        "502",
+        "500",
+        "429",
+        "broken pipe",
+        "error sending request",
+    ]
+    .iter()
+    .any(|k| m.contains(k))
 }
 
 /// Config and layer descriptors of an image manifest.

@@ -111,7 +111,14 @@ impl Fetcher {
 
     /// Stream `loc` into `dest` (created/truncated), hashing on the way; fails on a sha256
     /// mismatch when `expected` is given. Returns (sha256, size).
-    pub async fn file(&self, artifact: &str, loc: &Location, dest: &Path, expected: Option<&str>, task: &dyn Task) -> Result<(String, u64)> {
+    pub async fn file(
+        &self,
+        artifact: &str,
+        loc: &Location,
+        dest: &Path,
+        expected: Option<&str>,
+        task: &dyn Task,
+    ) -> Result<(String, u64)> {
         let got = match loc {
             Location::Path(p) => {
                 let src = p.clone();
@@ -186,7 +193,12 @@ impl Fetcher {
         Ok(got)
     }
 
-    async fn with_retries<T, F, Fut>(&self, artifact: &str, loc: &Location, mut f: F) -> Result<Option<T>>
+    async fn with_retries<T, F, Fut>(
+        &self,
+        artifact: &str,
+        loc: &Location,
+        mut f: F,
+    ) -> Result<Option<T>>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Attempt<T>>,
@@ -200,7 +212,11 @@ impl Fetcher {
                 Attempt::Retry(m) => {
                     attempt += 1;
                     if attempt > self.retries {
-                        return Err(fetch_err(artifact, loc, format!("{m} (after {attempt} attempts)")));
+                        return Err(fetch_err(
+                            artifact,
+                            loc,
+                            format!("{m} (after {attempt} attempts)"),
+                        ));
                     }
                     tracing::info!("{artifact}: {m}; retrying ({attempt}/{})", self.retries);
                     tokio::time::sleep(Duration::from_millis(200 * (1 << attempt.min(5)))).await;
@@ -211,7 +227,10 @@ impl Fetcher {
 }
 
 fn classify_status<T>(status: reqwest::StatusCode) -> Attempt<T> {
-    if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS || status == reqwest::StatusCode::REQUEST_TIMEOUT {
+    if status.is_server_error()
+        || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+        || status == reqwest::StatusCode::REQUEST_TIMEOUT
+    {
         Attempt::Retry(format!("HTTP {status}"))
     } else {
         Attempt::Fatal(format!("HTTP {status}"))
@@ -242,8 +261,12 @@ fn fetch_err(artifact: &str, loc: &Location, message: impl Into<String>) -> Erro
 pub fn copy_hashing(src: &Path, dst: &Path) -> std::io::Result<(String, u64)> {
     let input = std::fs::File::open(src)?;
     let out = std::fs::File::create(dst)?;
-    let mut w = crate::digest::HashingWriter::new(std::io::BufWriter::with_capacity(256 * 1024, out));
-    std::io::copy(&mut std::io::BufReader::with_capacity(256 * 1024, input), &mut w)?;
+    let mut w =
+        crate::digest::HashingWriter::new(std::io::BufWriter::with_capacity(256 * 1024, out));
+    std::io::copy(
+        &mut std::io::BufReader::with_capacity(256 * 1024, input),
+        &mut w,
+    )?;
     let (mut inner, h, n) = w.finish();
     std::io::Write::flush(&mut inner)?;
     Ok((h, n))
@@ -255,7 +278,6 @@ pub fn parse_sha256_file(text: &str) -> Option<String> {
     crate::digest::is_sha256_hex(&tok).then_some(tok)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,7 +285,10 @@ mod tests {
     #[test]
     fn sha256_file_format() {
         let h = "a".repeat(64);
-        assert_eq!(parse_sha256_file(&format!("{h}  kubeadm\n")), Some(h.clone()));
+        assert_eq!(
+            parse_sha256_file(&format!("{h}  kubeadm\n")),
+            Some(h.clone())
+        );
         assert_eq!(parse_sha256_file(&h.to_uppercase()), Some(h));
         assert_eq!(parse_sha256_file("nope"), None);
     }
@@ -271,8 +296,14 @@ mod tests {
     #[test]
     fn location_join() {
         let l = Location::parse("https://dl.k8s.io/release/");
-        assert_eq!(l.join("v1.36.2/bin/linux/amd64/kubeadm").display(), "https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kubeadm");
+        assert_eq!(
+            l.join("v1.36.2/bin/linux/amd64/kubeadm").display(),
+            "https://dl.k8s.io/release/v1.36.2/bin/linux/amd64/kubeadm"
+        );
         let p = Location::parse("/srv/mirror");
-        assert_eq!(p.join("stable.txt"), Location::Path("/srv/mirror/stable.txt".into()));
+        assert_eq!(
+            p.join("stable.txt"),
+            Location::Path("/srv/mirror/stable.txt".into())
+        );
     }
 }

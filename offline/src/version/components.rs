@@ -22,10 +22,33 @@ pub const KNOWN_KUBEADM_MINORS: [u64; 3] = [35, 36, 37];
 /// v1.36 is verified against the 1.36.2 source (spec §1.3). v1.35 is from observed v1.35 nodes
 /// (spec: unverified). v1.37 is not in the spec; it assumes the v1.36 constants and can be
 /// overridden per bundle with `componentVersions` in the BundleSpec.
-const TABLE: &[(u64, &str, &str, &[(u64, &str)])] = &[
-    (35, "v1.13.1", "3.10.1", &[(33, "3.6.6-0"), (34, "3.6.6-0"), (35, "3.6.6-0")]),
-    (36, "v1.14.2", "3.10.2", &[(34, "3.6.8-0"), (35, "3.6.8-0"), (36, "3.6.8-0")]),
-    (37, "v1.14.2", "3.10.2", &[(35, "3.6.8-0"), (36, "3.6.8-0"), (37, "3.6.8-0")]),
+/// (kubeadm minor, CoreDNS tag, pause tag, etcd tag by target minor).
+type KubeadmConstants = (
+    u64,
+    &'static str,
+    &'static str,
+    &'static [(u64, &'static str)],
+);
+
+const TABLE: &[KubeadmConstants] = &[
+    (
+        35,
+        "v1.13.1",
+        "3.10.1",
+        &[(33, "3.6.6-0"), (34, "3.6.6-0"), (35, "3.6.6-0")],
+    ),
+    (
+        36,
+        "v1.14.2",
+        "3.10.2",
+        &[(34, "3.6.8-0"), (35, "3.6.8-0"), (36, "3.6.8-0")],
+    ),
+    (
+        37,
+        "v1.14.2",
+        "3.10.2",
+        &[(35, "3.6.8-0"), (36, "3.6.8-0"), (37, "3.6.8-0")],
+    ),
 ];
 
 /// The component versions a kubeadm of minor `kubeadm_minor` uses for a control plane of minor

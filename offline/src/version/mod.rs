@@ -156,10 +156,27 @@ mod tests {
 
     #[test]
     fn label_grammar_matches_spec_19_5() {
-        for ok in ["stable", "latest", "stable-1", "stable-1.36", "stable-1.9", "latest-1.37", "release/stable-1.36"] {
+        for ok in [
+            "stable",
+            "latest",
+            "stable-1",
+            "stable-1.36",
+            "stable-1.9",
+            "latest-1.37",
+            "release/stable-1.36",
+        ] {
             assert!(is_release_label(ok), "{ok} rejected");
         }
-        for bad in ["stable-1.0", "stable-1.100", "stable-10", "stable-v1.36", "beta", "stable-", "stable-1.", "v1.36.2"] {
+        for bad in [
+            "stable-1.0",
+            "stable-1.100",
+            "stable-10",
+            "stable-v1.36",
+            "beta",
+            "stable-",
+            "stable-1.",
+            "v1.36.2",
+        ] {
             assert!(!is_release_label(bad), "{bad} accepted");
         }
     }
@@ -167,7 +184,15 @@ mod tests {
     #[test]
     fn labels_cover_neighbour_minors() {
         let l = index_labels(&KubeVersion::parse("v1.36.2").unwrap());
-        for want in ["stable", "stable-1", "stable-1.35", "stable-1.36", "stable-1.37", "latest-1.37", "latest"] {
+        for want in [
+            "stable",
+            "stable-1",
+            "stable-1.35",
+            "stable-1.36",
+            "stable-1.37",
+            "latest-1.37",
+            "latest",
+        ] {
             assert!(l.iter().any(|x| x == want), "missing {want}");
         }
     }

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Benchmark: verify + unpack of a synthetic bundle (default ≥ 1 GiB) with bake, against
+# `tar -xzf` followed by `sha256sum -c` on the same file, same machine, same run.
+# Prints wall time (median of RUNS) and peak RSS for each. Not a test: nothing is asserted.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
+MIB=${1:-1100}
+RUNS=${RUNS:-3}
+W=bench/out/bundle
+rm -rf "$W" && mkdir -p "$W"
+cargo build --release --quiet -p bake -p testkit
+B=target/release
+
+echo "fixtures: ${MIB} MiB of image payload"
+"$B/kubebake-fixtures" bench --out "$W/fx" --mib "$MIB" >/dev/null
+cat > "$W/spec.yaml" <<YAML
+apiVersion: kubebake.io/v1alpha1
+kind: BundleSpec
+name: bench
+kubernetesVersion: v1.36.2
+releaseMirror: fx/mirror
+imageLayout: fx/images
+YAML
+/usr/bin/time -f "create: %e s, peak RSS %M KiB" "$B/bake" bundle create --spec "$W/spec.yaml" --out "$W/bench.bundle" -q
+ls -l "$W/bench.bundle"
+"$B/bake" bundle inspect "$W/bench.bundle" -o json | python3 -c '
+import json,sys
+inv=json.load(sys.stdin)
+total=sum(a["size"] for a in inv["artifacts"])
+print(f"unpacked size: {total/2**20:.0f} MiB in {len(inv[\"artifacts\"])} entries")
+with open(sys.argv[1],"w") as f:
+    for a in inv["artifacts"]:
+        f.write(f"{a[\"sha256\"]}  {a[\"path\"]}\n")
+' "$W/SHA256SUMS"
+
+measure() { # name, command...
+  local name=$1; shift
+  local times=() rss=()
+  for i in $(seq "$RUNS"); do
+    rm -rf "$W/x"
+    local out
+    out=$( { /usr/bin/time -f "%e %M" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+    times+=("${out% *}"); rss+=("${out#* }")
+  done
+  local med
+  med=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (RUNS+1)/2 ))p")
+  local maxrss
+  maxrss=$(printf '%s\n' "${rss[@]}" | sort -n | tail -1)
+  printf '%-44s median %6.2f s  (runs: %s)  peak RSS %6d KiB\n' "$name" "$med" "${times[*]}" "$maxrss"
+  echo "$med" > "$W/$name.median"
+}
+
+measure "bake-verify" "$B/bake" bundle verify "$W/bench.bundle" -q
+measure "bake-verify+unpack" "$B/bake" bundle unpack "$W/bench.bundle" --dest "$W/x" -q
+measure "tar-xzf+sha256sum-c" sh -c "mkdir -p '$W/x' && tar -xzf '$W/bench.bundle' -C '$W/x' && cd '$W/x' && sha256sum -c --quiet '$PWD/$W/SHA256SUMS'"
+python3 - "$W" <<'PY'
+import sys
+w=sys.argv[1]
+b=float(open(f"{w}/bake-verify+unpack.median").read())
+t=float(open(f"{w}/tar-xzf+sha256sum-c.median").read())
+print(f"speed-up of bake verify+unpack over tar -xzf + sha256sum -c: {t/b:.2f}x")
+PY
+rm -rf "$W/x"
