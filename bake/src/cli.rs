@@ -22,6 +22,71 @@ pub enum Command {
     /// Create, sign, verify and inspect offline bundles.
     #[command(subcommand)]
     Bundle(BundleCommand),
+    /// Stage a bundle into a node root (a directory, or `/` in a Packer build VM): versioned
+    /// binaries with /usr/local/bin links, image archives (optionally imported into containerd and
+    /// pinned), release index, systemd units, containerd/crictl/sysctl config, staged.json.
+    #[command(
+        after_help = "Example:\n  bake stage k8s-v1.36.2.bundle --root / --import-images --public-key kubebake.pub\n  bake stage k8s-v1.37.0.bundle --root ./rootfs            # beside v1.36.2; links unchanged\n  bake stage k8s-v1.37.0.bundle --root ./rootfs --activate # switch the links to v1.37.0"
+    )]
+    Stage(StageArgs),
+    /// Check an image root for node-specific or secret state and for staged files that changed;
+    /// with --fix, remove what is safe to remove. Exits 1 while findings remain.
+    #[command(
+        after_help = "Example:\n  bake check --root / --fix\n  bake check --root ./rootfs -o json"
+    )]
+    Check(CheckArgs),
+}
+
+/// Arguments of `stage`.
+#[derive(Debug, Args)]
+pub struct StageArgs {
+    /// The bundle file.
+    pub bundle: PathBuf,
+    /// The node root.
+    #[arg(long, default_value = "/", value_name = "DIR")]
+    pub root: PathBuf,
+    /// Signature check.
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Import the images into containerd (k8s.io namespace) and pin them.
+    #[arg(long)]
+    pub import_images: bool,
+    /// Make this version active even if another version is.
+    #[arg(long)]
+    pub activate: bool,
+    /// containerd socket used by --import-images.
+    #[arg(
+        long,
+        default_value = "/run/containerd/containerd.sock",
+        value_name = "SOCKET"
+    )]
+    pub containerd_address: String,
+    /// The ctr binary used by --import-images.
+    #[arg(long, default_value = "ctr", value_name = "PATH")]
+    pub ctr: PathBuf,
+    /// Verify the bundle and print what would be staged; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Output format of the summary.
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: Format,
+}
+
+/// Arguments of `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The image root.
+    #[arg(long, default_value = "/", value_name = "DIR")]
+    pub root: PathBuf,
+    /// Remove what is safe to remove (never staged artifacts).
+    #[arg(long)]
+    pub fix: bool,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: Format,
 }
 
 /// Output format.
@@ -85,9 +150,12 @@ pub struct CreateArgs {
     /// gzip compression level (0–9).
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
     pub compression: u32,
-    /// Carry this firstboot binary as bin/firstboot.
-    #[arg(long, value_name = "PATH")]
+    /// Carry this firstboot binary as bin/firstboot (default: the firstboot beside bake).
+    #[arg(long, value_name = "PATH", conflicts_with = "no_firstboot")]
     pub firstboot: Option<PathBuf>,
+    /// Carry no firstboot binary.
+    #[arg(long)]
+    pub no_firstboot: bool,
     /// No progress output.
     #[arg(short, long)]
     pub quiet: bool,

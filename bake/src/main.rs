@@ -22,7 +22,9 @@ fn main() {
         .with_target(false)
         .init();
     if let Err(e) = cmd::run(cli) {
-        eprintln!("error: {e:#}");
+        if e.downcast_ref::<cmd::Reported>().is_none() {
+            eprintln!("error: {e:#}");
+        }
         std::process::exit(cmd::exit_code(&e));
     }
 }

@@ -32,6 +32,7 @@ fn create_from_http_mirror_and_registry_then_inspect() {
     let o = bake(&[
         "bundle",
         "create",
+        "--no-firstboot",
         "--spec",
         spec.to_str().unwrap(),
         "--out",
@@ -152,6 +153,7 @@ fn label_version_is_resolved_at_the_mirror() {
     let o = bake(&[
         "bundle",
         "create",
+        "--no-firstboot",
         "--spec",
         spec.to_str().unwrap(),
         "--out",
@@ -179,6 +181,7 @@ fn bad_spec(
         bake(&[
             "bundle",
             "create",
+            "--no-firstboot",
             "--spec",
             spec.to_str().unwrap(),
             "--out",
@@ -270,6 +273,7 @@ fn sha256_mismatch_at_the_mirror() {
     let o = bake(&[
         "bundle",
         "create",
+        "--no-firstboot",
         "--spec",
         spec.to_str().unwrap(),
         "--out",

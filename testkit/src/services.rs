@@ -2,7 +2,7 @@
 //! an HTTP file server (`python3 -m http.server`) and an OCI registry (Debian `docker-registry`).
 
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -141,4 +141,77 @@ pub fn push_layout(layout: &Path, names: &[String], registry: &str) {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// A real containerd (Debian `containerd`) with its own root, state and socket; CRI disabled.
+pub struct Containerd {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // unmount anything the snapshotter left mounted below our root
+        let root = self.dir.path().to_string_lossy().into_owned();
+        if let Ok(m) = std::fs::read_to_string("/proc/self/mountinfo") {
+            for line in m.lines() {
+                if let Some(mp) = line.split(' ').nth(4) {
+                    if mp.starts_with(&root) {
+                        let _ = Command::new("umount").arg("-l").arg(mp).status();
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Containerd {
+    /// The socket path.
+    pub fn address(&self) -> PathBuf {
+        self.dir.path().join("containerd.sock")
+    }
+}
+
+/// Start containerd with a private root and socket.
+pub fn containerd() -> Containerd {
+    let bin = require_tool("containerd", "containerd");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cfg = d.join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n[grpc]\n  address = \"{sock}\"\n[ttrpc]\n  address = \"{sock}.ttrpc\"\n",
+            root = d.join("root").display(),
+            state = d.join("state").display(),
+            sock = d.join("containerd.sock").display()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(d.join("containerd.log")).unwrap();
+    let mut child = Command::new(bin)
+        .arg("--config")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start containerd");
+    let sock = d.join("containerd.sock");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !sock.exists() {
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!(
+                "containerd exited early: {st}: {}",
+                std::fs::read_to_string(d.join("containerd.log")).unwrap_or_default()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "containerd did not create its socket"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Containerd { child, dir }
 }

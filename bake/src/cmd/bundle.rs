@@ -20,9 +20,21 @@ pub fn create(a: CreateArgs) -> anyhow::Result<()> {
     let progress: Arc<dyn offline::progress::Progress> =
         Arc::from(offline::progress::auto(a.quiet));
     let mut extra_binaries = Vec::new();
-    if let Some(fb) = &a.firstboot {
-        anyhow::ensure!(fb.is_file(), "--firstboot {}: no such file", fb.display());
-        extra_binaries.push(("firstboot".to_string(), fb.clone()));
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("firstboot")));
+    match (&a.firstboot, a.no_firstboot) {
+        (Some(fb), _) => {
+            anyhow::ensure!(fb.is_file(), "--firstboot {}: no such file", fb.display());
+            extra_binaries.push(("firstboot".to_string(), fb.clone()));
+        }
+        (None, false) => match beside.filter(|p| p.is_file()) {
+            Some(fb) => extra_binaries.push(("firstboot".to_string(), fb)),
+            None => anyhow::bail!(
+                "no firstboot binary beside bake to carry in the bundle: build it (cargo build -p firstboot), name one with --firstboot PATH, or use --no-firstboot"
+            ),
+        },
+        (None, true) => {}
     }
     let opts = CreateOptions {
         out: a.out.clone(),

@@ -1,6 +1,7 @@
 //! Command implementations; `main` delegates here.
 
 mod bundle;
+mod node;
 
 use crate::cli::{BundleCommand, Cli, Command};
 
@@ -17,11 +18,28 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bundle(BundleCommand::Inspect(a)) => bundle::inspect(a),
         Command::Bundle(BundleCommand::Sign(a)) => bundle::sign(a),
         Command::Bundle(BundleCommand::Unpack(a)) => bundle::unpack(a),
+        Command::Stage(a) => node::stage(a),
+        Command::Check(a) => node::check(a),
     }
 }
 
+/// An error that has already been reported and only sets the exit code.
+#[derive(Debug)]
+pub struct Reported(pub i32);
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}", self.0)
+    }
+}
+
+impl std::error::Error for Reported {}
+
 /// The exit code for an error: bad input or failure.
 pub fn exit_code(e: &anyhow::Error) -> i32 {
+    if let Some(Reported(code)) = e.downcast_ref::<Reported>() {
+        return *code;
+    }
     match e.downcast_ref::<offline::Error>() {
         Some(offline::Error::Spec { .. }) => EXIT_BAD_INPUT,
         _ => EXIT_FAILED,

@@ -80,6 +80,7 @@ pub fn local_bundle(dir: &Path) -> PathBuf {
     let o = bake(&[
         "bundle",
         "create",
+        "--no-firstboot",
         "--spec",
         spec.to_str().unwrap(),
         "--out",
@@ -98,4 +99,61 @@ pub fn listing(dir: &Path) -> Vec<String> {
         .collect();
     v.sort();
     v
+}
+
+/// A bundle for `version` built from a directory mirror and local layout; `firstboot` (a stand-in
+/// file) is carried as bin/firstboot when given.
+pub fn versioned_bundle(dir: &Path, version: &str, firstboot: Option<&Path>) -> PathBuf {
+    let d = dir.join(version);
+    let m = d.join("mirror");
+    let labels = default_labels(version);
+    let l: Vec<(&str, &str)> = labels
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    write_mirror(
+        &m,
+        &[version],
+        &["kubeadm", "kubelet", "kubectl"],
+        "linux",
+        "amd64",
+        &l,
+    );
+    let layout = d.join("layout");
+    let imgs: Vec<FixtureImage> = control_plane_names("registry.k8s.io", version)
+        .iter()
+        .map(|n| FixtureImage::multi(n))
+        .collect();
+    write_layout(&layout, &imgs);
+    let spec = d.join("spec.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "apiVersion: kubebake.io/v1alpha1\nkind: BundleSpec\nname: k8s-{version}\nkubernetesVersion: {version}\nreleaseMirror: {}\nimageLayout: {}\n",
+            m.display(),
+            layout.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.join(format!("k8s-{version}.bundle"));
+    let mut args = vec![
+        "bundle".to_string(),
+        "create".into(),
+        "--spec".into(),
+        spec.display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+        "-q".into(),
+    ];
+    match firstboot {
+        Some(f) => {
+            args.push("--firstboot".into());
+            args.push(f.display().to_string());
+        }
+        None => args.push("--no-firstboot".into()),
+    }
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = bake(&a);
+    assert!(o.status.success(), "create failed: {}", stderr(&o));
+    out
 }

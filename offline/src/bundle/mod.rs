@@ -17,5 +17,8 @@ mod read;
 mod sign;
 
 pub use create::{create, CreateOptions, CreateReport};
-pub use read::{read_manifest, unpack, verify, VerifyOptions, VerifyReport, CHANNEL_DEPTH, CHUNK};
+pub use read::{
+    read_manifest, unpack, unpack_with, verify, UnpackOptions, VerifyOptions, VerifyReport,
+    CHANNEL_DEPTH, CHUNK, IMAGES_ARCHIVE,
+};
 pub use sign::{sign, SignOptions};

@@ -52,6 +52,9 @@ pub struct VerifyReport {
     pub trusted_comment: Option<String>,
     /// The bundle's release index (read during the pass, after its sha256 matched).
     pub release_index: ReleaseIndex,
+    /// sha256 and size of the images archive, when unpacked with
+    /// [`UnpackOptions::images_archive`].
+    pub images_archive: Option<(String, u64)>,
 }
 
 /// Verify `bundle` in one streaming pass without writing anything.
@@ -63,6 +66,17 @@ pub fn verify(
     run(bundle, opts, None, progress)
 }
 
+/// Name of the OCI archive [`UnpackOptions::images_archive`] writes inside the target.
+pub const IMAGES_ARCHIVE: &str = "images.oci.tar";
+
+/// How to unpack.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct UnpackOptions {
+    /// Write the `images/` entries as one OCI archive (`images.oci.tar`, what
+    /// `ctr images import` takes) instead of a layout directory, in the same pass.
+    pub images_archive: bool,
+}
+
 /// Verify `bundle` and unpack it into `dest`, which must not exist yet. Entries are written into
 /// a sibling temp directory that is renamed to `dest` only when everything verified; on any
 /// failure nothing is left behind.
@@ -70,6 +84,17 @@ pub fn unpack(
     bundle: &Path,
     dest: &Path,
     opts: &VerifyOptions,
+    progress: &dyn Progress,
+) -> Result<VerifyReport> {
+    unpack_with(bundle, dest, opts, UnpackOptions::default(), progress)
+}
+
+/// [`unpack`] with options.
+pub fn unpack_with(
+    bundle: &Path,
+    dest: &Path,
+    opts: &VerifyOptions,
+    unpack_opts: UnpackOptions,
     progress: &dyn Progress,
 ) -> Result<VerifyReport> {
     if dest.exists() {
@@ -84,7 +109,11 @@ pub fn unpack(
         .prefix(".unpack-")
         .tempdir_in(parent)
         .at(parent)?;
-    let report = run(bundle, opts, Some(tmp.path()), progress)?;
+    let target = Target {
+        dir: tmp.path(),
+        images_archive: unpack_opts.images_archive,
+    };
+    let report = run(bundle, opts, Some(target), progress)?;
     let tmp_path = tmp.keep();
     if let Err(e) = fs::rename(&tmp_path, dest) {
         let _ = fs::remove_dir_all(&tmp_path);
@@ -267,7 +296,7 @@ fn load_signature(
 fn run(
     bundle: &Path,
     opts: &VerifyOptions,
-    dest: Option<&Path>,
+    dest: Option<Target<'_>>,
     progress: &dyn Progress,
 ) -> Result<VerifyReport> {
     let name = bundle.display().to_string();
@@ -345,7 +374,7 @@ fn run(
         }
         Ok(r) => r,
     };
-    let (manifest, release_index) = parsed?;
+    let (manifest, release_index, images_archive) = parsed?;
     if let Some(e) = sig_err {
         let file = sig
             .as_ref()
@@ -364,6 +393,7 @@ fn run(
         signature_verified: sig.is_some(),
         trusted_comment: trusted,
         release_index,
+        images_archive,
     })
 }
 
@@ -436,11 +466,66 @@ fn inflate(
     Ok(())
 }
 
-fn parse_entries(
-    bundle: &str,
-    reader: ChannelReader,
-    dest: Option<&Path>,
-) -> Result<(BundleManifest, ReleaseIndex)> {
+/// What the parsing side returns: manifest, release index, images archive (sha256, size).
+type Parsed = (BundleManifest, ReleaseIndex, Option<(String, u64)>);
+
+/// Where an unpack writes.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    dir: &'a Path,
+    images_archive: bool,
+}
+
+/// A tar archive written entry by entry as data streams in (headers from the manifest's sizes).
+struct ArchiveWriter {
+    out: crate::digest::HashingWriter<io::BufWriter<File>>,
+    path: PathBuf,
+    pending_pad: usize,
+}
+
+impl ArchiveWriter {
+    fn create(path: PathBuf) -> Result<Self> {
+        let f = File::create(&path).at(&path)?;
+        Ok(Self {
+            out: crate::digest::HashingWriter::new(io::BufWriter::with_capacity(CHUNK, f)),
+            path,
+            pending_pad: 0,
+        })
+    }
+
+    fn begin(&mut self, name: &str, size: u64) -> Result<()> {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(name).at(&self.path)?;
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_cksum();
+        self.out.write_all(h.as_bytes()).at(&self.path)?;
+        self.pending_pad = ((512 - (size % 512)) % 512) as usize;
+        Ok(())
+    }
+
+    fn end(&mut self) -> Result<()> {
+        self.out
+            .write_all(&[0u8; 512][..self.pending_pad])
+            .at(&self.path)?;
+        self.pending_pad = 0;
+        Ok(())
+    }
+
+    /// Close the archive; (sha256, size).
+    fn finish(mut self) -> Result<(String, u64)> {
+        self.out.write_all(&[0u8; 1024]).at(&self.path)?;
+        let (mut w, sha, size) = self.out.finish();
+        w.flush().at(&self.path)?;
+        Ok((sha, size))
+    }
+}
+
+fn parse_entries(bundle: &str, reader: ChannelReader, dest: Option<Target<'_>>) -> Result<Parsed> {
     let mut ar = tar::Archive::new(reader);
     let mut entries = ar.entries().map_err(|e| corrupt(bundle, e))?;
     let first = entries
@@ -457,6 +542,10 @@ fn parse_entries(
     let mut made_dirs = BTreeSet::new();
     let mut buf = vec![0u8; CHUNK];
     let mut release_index = None;
+    let mut archive = match dest {
+        Some(d) if d.images_archive => Some(ArchiveWriter::create(d.dir.join(IMAGES_ARCHIVE))?),
+        _ => None,
+    };
     for entry in entries {
         let mut entry = entry.map_err(|e| corrupt(bundle, e))?;
         let path = entry_path(bundle, &entry)?;
@@ -502,9 +591,21 @@ fn parse_entries(
                 ),
             ));
         }
+        let in_archive = match (&mut archive, path.strip_prefix("images/")) {
+            (Some(a), Some(name)) => {
+                a.begin(name, art.size)?;
+                true
+            }
+            _ => false,
+        };
         let mut out = match dest {
-            Some(d) => Some(create_entry_file(d, &rel, art.kind.mode(), &mut made_dirs)?),
-            None => None,
+            Some(d) if !in_archive => Some(create_entry_file(
+                d.dir,
+                &rel,
+                art.kind.mode(),
+                &mut made_dirs,
+            )?),
+            _ => None,
         };
         let mut hasher = Sha256::new();
         let mut n = 0u64;
@@ -523,6 +624,10 @@ fn parse_entries(
             }
             if let Some((f, p)) = out.as_mut() {
                 f.write_all(&buf[..len]).at(p.clone())?;
+            } else if in_archive {
+                if let Some(a) = archive.as_mut() {
+                    a.out.write_all(&buf[..len]).at(a.path.clone())?;
+                }
             }
             n += len as u64;
         }
@@ -532,6 +637,11 @@ fn parse_entries(
                 &path,
                 "archive is truncated or corrupt: entry ends early",
             ));
+        }
+        if in_archive {
+            if let Some(a) = archive.as_mut() {
+                a.end()?;
+            }
         }
         let actual = hex::encode(hasher.finalize());
         if actual != art.sha256 {
@@ -560,9 +670,13 @@ fn parse_entries(
     // Drain the end-of-archive padding so the reading side can finish and check the trailer.
     let mut rest = ar.into_inner();
     io::copy(&mut rest, &mut io::sink()).map_err(|e| corrupt(bundle, e))?;
+    let archive_digest = match archive {
+        Some(a) => Some(a.finish()?),
+        None => None,
+    };
     if let Some(d) = dest {
         let yaml = serde_yaml::to_string(&manifest).map_err(|e| Error::Other(e.to_string()))?;
-        let p = d.join(MANIFEST_NAME);
+        let p = d.dir.join(MANIFEST_NAME);
         fs::write(&p, yaml).at(&p)?;
     }
     let release_index = release_index.ok_or_else(|| {
@@ -572,7 +686,7 @@ fn parse_entries(
             "the bundle has no release index",
         )
     })?;
-    Ok((manifest, release_index))
+    Ok((manifest, release_index, archive_digest))
 }
 
 fn create_entry_file(
