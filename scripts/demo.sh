@@ -23,4 +23,10 @@ step "bake bundle verify demo/k8s-v1.36.2.bundle"
 step "bake bundle inspect demo/k8s-v1.36.2.bundle"
 "$BIN/bake" bundle inspect demo/k8s-v1.36.2.bundle
 
+step "bake stage demo/k8s-v1.36.2.bundle --root demo/rootfs   (a directory standing in for a machine image)"
+"$BIN/bake" stage demo/k8s-v1.36.2.bundle --root demo/rootfs
+
+step "bake check --root demo/rootfs   (the last step of an image build)"
+"$BIN/bake" check --root demo/rootfs
+
 printf '\nDone. The bundle is demo/k8s-v1.36.2.bundle; `%s/bake bundle inspect demo/k8s-v1.36.2.bundle -o json` prints the same as data.\n' "$BIN"

@@ -329,3 +329,65 @@ fn every_command_has_help_with_an_example() {
         assert!(stdout(&o).contains("Example:"), "{args:?}: {}", stdout(&o));
     }
 }
+
+#[test]
+fn transient_mirror_failures_are_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = local_spec(dir.path());
+    let flaky = testkit::services::flaky_server(&dir.path().join("mirror"), 2);
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let m = text
+        .lines()
+        .find(|l| l.starts_with("releaseMirror:"))
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        &spec,
+        text.replace(&m, &format!("releaseMirror: {}", flaky.url())),
+    )
+    .unwrap();
+    let out = dir.path().join("b.bundle");
+    let o = bake(&[
+        "bundle",
+        "create",
+        "--no-firstboot",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+        "--retries",
+        "3",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let hits = flaky.hits.lock().unwrap().clone();
+    assert_eq!(
+        hits.get("/v1.36.2/bin/linux/amd64/kubelet"),
+        Some(&3),
+        "{hits:?}"
+    );
+    // with fewer retries than failures it gives up, naming the artifact and URL
+    let flaky2 = testkit::services::flaky_server(&dir.path().join("mirror"), 5);
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, text.replace(&flaky.url(), &flaky2.url())).unwrap();
+    let out2 = dir.path().join("c.bundle");
+    let o = bake(&[
+        "bundle",
+        "create",
+        "--no-firstboot",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--out",
+        out2.to_str().unwrap(),
+        "-q",
+        "--retries",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("HTTP 503") && e.contains("after 2 attempts") && e.contains(&flaky2.url()),
+        "{e}"
+    );
+    assert!(!out2.exists());
+}

@@ -191,26 +191,11 @@ fn device_node_entry() {
     assert_rejected(&b, "entry dev/mem: a device node");
 }
 
-fn minisign_keypair(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-    let minisign = testkit::require_tool("minisign", "minisign");
-    let pk = dir.join(format!("{name}.pub"));
-    let sk = dir.join(format!("{name}.key"));
-    let o = Command::new(minisign)
-        .args(["-G", "-W", "-f", "-p"])
-        .arg(&pk)
-        .arg("-s")
-        .arg(&sk)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    (pk, sk)
-}
-
 #[test]
 fn signature_made_by_bake_checks_with_minisign_and_bake() {
     let dir = tempfile::tempdir().unwrap();
     let b = local_bundle(dir.path());
-    let (pk, sk) = minisign_keypair(dir.path(), "k");
+    let (pk, sk) = testkit::minisign_keypair(dir.path(), "k");
     let o = bake(&[
         "bundle",
         "sign",
@@ -253,7 +238,7 @@ fn signature_made_by_bake_checks_with_minisign_and_bake() {
 fn signature_made_by_minisign_checks_with_bake() {
     let dir = tempfile::tempdir().unwrap();
     let b = local_bundle(dir.path());
-    let (pk, sk) = minisign_keypair(dir.path(), "k");
+    let (pk, sk) = testkit::minisign_keypair(dir.path(), "k");
     let o = Command::new("minisign")
         .arg("-Sm")
         .arg(&b)
@@ -282,8 +267,8 @@ fn signature_made_by_minisign_checks_with_bake() {
 fn wrong_key_and_missing_signature_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let b = local_bundle(dir.path());
-    let (_pk, sk) = minisign_keypair(dir.path(), "k");
-    let (other_pk, _) = minisign_keypair(dir.path(), "other");
+    let (_pk, sk) = testkit::minisign_keypair(dir.path(), "k");
+    let (other_pk, _) = testkit::minisign_keypair(dir.path(), "other");
     // missing signature
     let o = bake(&[
         "bundle",
@@ -324,7 +309,7 @@ fn wrong_key_and_missing_signature_are_refused() {
 fn bundle_changed_after_signing_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let b = local_bundle(dir.path());
-    let (pk, sk) = minisign_keypair(dir.path(), "k");
+    let (pk, sk) = testkit::minisign_keypair(dir.path(), "k");
     assert!(bake(&[
         "bundle",
         "sign",

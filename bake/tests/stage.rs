@@ -319,16 +319,7 @@ fn tampered_bundle_stages_nothing() {
 fn signature_is_required_when_a_key_is_given() {
     let dir = tempfile::tempdir().unwrap();
     let b = versioned_bundle(dir.path(), "v1.36.2", None);
-    let pk = dir.path().join("k.pub");
-    let sk = dir.path().join("k.key");
-    let o = Command::new(testkit::require_tool("minisign", "minisign"))
-        .args(["-G", "-W", "-f", "-p"])
-        .arg(&pk)
-        .arg("-s")
-        .arg(&sk)
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    let (pk, sk) = testkit::minisign_keypair(dir.path(), "k");
     let root = dir.path().join("rootfs");
     let o = stage(&b, &root, &["--public-key", pk.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));

@@ -6,37 +6,11 @@ use std::path::{Path, PathBuf};
 
 use offline::bundle::{create, unpack, CreateOptions, VerifyOptions};
 use offline::progress::Silent;
-use testkit::images::{control_plane_names, write_layout, FixtureImage};
-use testkit::mirror::{default_labels, write_mirror};
 use testkit::tamper::{read_entries, write_entries, RawEntry};
 
 fn good_bundle(dir: &Path) -> PathBuf {
-    let m = dir.join("mirror");
-    let labels = default_labels("v1.36.2");
-    let l: Vec<(&str, &str)> = labels
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
-    write_mirror(
-        &m,
-        &["v1.36.2"],
-        &["kubeadm", "kubelet", "kubectl"],
-        "linux",
-        "amd64",
-        &l,
-    );
-    let layout = dir.join("layout");
-    let imgs: Vec<FixtureImage> = control_plane_names("registry.k8s.io", "v1.36.2")
-        .iter()
-        .map(|n| FixtureImage::multi(n))
-        .collect();
-    write_layout(&layout, &imgs);
-    let spec_text = format!(
-        "apiVersion: kubebake.io/v1alpha1\nkind: BundleSpec\nname: t\nkubernetesVersion: v1.36.2\nreleaseMirror: {}\nimageLayout: {}\n",
-        m.display(),
-        layout.display()
-    );
-    let spec = offline::spec::parse_spec(&spec_text, "spec.yaml", dir).unwrap();
+    let spec_path = testkit::local_bundle_spec(dir, "v1.36.2");
+    let spec = offline::spec::load_spec(&spec_path).unwrap();
     let out = dir.join("t.bundle");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

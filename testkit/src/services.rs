@@ -215,3 +215,87 @@ pub fn containerd() -> Containerd {
     }
     Containerd { child, dir }
 }
+
+/// A small HTTP/1.1 file server in the test process that answers `503 Service Unavailable` to
+/// the first `failures` requests for each path, then serves `dir` — for exercising retries.
+pub struct FlakyServer {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Requests seen, per path.
+    pub hits: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, u32>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FlakyServer {
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for FlakyServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// Start a [`FlakyServer`].
+pub fn flaky_server(dir: &Path, failures: u32) -> FlakyServer {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<
+        String,
+        u32,
+    >::new()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (h, s, root) = (hits.clone(), stop.clone(), dir.to_path_buf());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            if s.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            let Ok(mut conn) = conn else { continue };
+            let mut line = String::new();
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            if r.read_line(&mut line).is_err() {
+                continue;
+            }
+            loop {
+                let mut l = String::new();
+                if r.read_line(&mut l).is_err() || l == "\r\n" || l.is_empty() {
+                    break;
+                }
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let n = {
+                let mut m = h.lock().unwrap();
+                let c = m.entry(path.clone()).or_insert(0);
+                *c += 1;
+                *c
+            };
+            let resp = if n <= failures {
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec()
+            } else {
+                match std::fs::read(root.join(path.trim_start_matches('/'))) {
+                    Ok(body) => {
+                        let mut v = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        )
+                        .into_bytes();
+                        v.extend(body);
+                        v
+                    }
+                    Err(_) => {
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            .to_vec()
+                    }
+                }
+            };
+            let _ = conn.write_all(&resp);
+        }
+    });
+    FlakyServer { port, hits, stop }
+}

@@ -58,19 +58,7 @@ pub fn layout(dir: &Path, repo: &str, extra: &[&str]) -> (PathBuf, Vec<(String, 
 
 /// A spec using a directory mirror and the local layout (no services needed).
 pub fn local_spec(dir: &Path) -> PathBuf {
-    let m = mirror(dir);
-    let (l, _) = layout(dir, "registry.k8s.io", &[]);
-    let spec = dir.join("spec.yaml");
-    std::fs::write(
-        &spec,
-        format!(
-            "apiVersion: kubebake.io/v1alpha1\nkind: BundleSpec\nname: k8s-{VERSION}\nkubernetesVersion: {VERSION}\nreleaseMirror: {}\nimageLayout: {}\n",
-            m.display(),
-            l.display()
-        ),
-    )
-    .unwrap();
-    spec
+    testkit::local_bundle_spec(dir, VERSION)
 }
 
 /// Build a bundle from the local spec; returns its path.
@@ -105,36 +93,8 @@ pub fn listing(dir: &Path) -> Vec<String> {
 /// file) is carried as bin/firstboot when given.
 pub fn versioned_bundle(dir: &Path, version: &str, firstboot: Option<&Path>) -> PathBuf {
     let d = dir.join(version);
-    let m = d.join("mirror");
-    let labels = default_labels(version);
-    let l: Vec<(&str, &str)> = labels
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
-    write_mirror(
-        &m,
-        &[version],
-        &["kubeadm", "kubelet", "kubectl"],
-        "linux",
-        "amd64",
-        &l,
-    );
-    let layout = d.join("layout");
-    let imgs: Vec<FixtureImage> = control_plane_names("registry.k8s.io", version)
-        .iter()
-        .map(|n| FixtureImage::multi(n))
-        .collect();
-    write_layout(&layout, &imgs);
-    let spec = d.join("spec.yaml");
-    std::fs::write(
-        &spec,
-        format!(
-            "apiVersion: kubebake.io/v1alpha1\nkind: BundleSpec\nname: k8s-{version}\nkubernetesVersion: {version}\nreleaseMirror: {}\nimageLayout: {}\n",
-            m.display(),
-            layout.display()
-        ),
-    )
-    .unwrap();
+    std::fs::create_dir_all(&d).unwrap();
+    let spec = testkit::local_bundle_spec(&d, version);
     let out = dir.join(format!("k8s-{version}.bundle"));
     let mut args = vec![
         "bundle".to_string(),

@@ -88,17 +88,10 @@ impl Fetcher {
             },
             Location::Http(url) => {
                 self.with_retries(artifact, loc, || async {
-                    let resp = match self.client.get(url).send().await {
-                        Ok(r) => r,
-                        Err(e) => return Attempt::Retry(describe(e)),
+                    let resp = match self.get(url).await {
+                        Attempt::Done(r) => r,
+                        other => return other.map_none(),
                     };
-                    let status = resp.status();
-                    if status == reqwest::StatusCode::NOT_FOUND {
-                        return Attempt::NotFound;
-                    }
-                    if !status.is_success() {
-                        return classify_status(status);
-                    }
                     match resp.text().await {
                         Ok(t) => Attempt::Done(t),
                         Err(e) => Attempt::Retry(describe(e)),
@@ -139,17 +132,10 @@ impl Fetcher {
             }
             Location::Http(url) => self
                 .with_retries(artifact, loc, || async {
-                    let resp = match self.client.get(url).send().await {
-                        Ok(r) => r,
-                        Err(e) => return Attempt::Retry(describe(e)),
+                    let resp = match self.get(url).await {
+                        Attempt::Done(r) => r,
+                        other => return other.map_none(),
                     };
-                    let status = resp.status();
-                    if status == reqwest::StatusCode::NOT_FOUND {
-                        return Attempt::NotFound;
-                    }
-                    if !status.is_success() {
-                        return classify_status(status);
-                    }
                     if let Some(len) = resp.content_length() {
                         task.set_total(len);
                     }
@@ -193,6 +179,22 @@ impl Fetcher {
         Ok(got)
     }
 
+    /// GET `url`: the response when it succeeded, or how to go on.
+    async fn get(&self, url: &str) -> Attempt<reqwest::Response> {
+        let resp = match self.client.get(url).send().await {
+            Ok(r) => r,
+            Err(e) => return Attempt::Retry(describe(e)),
+        };
+        let status = resp.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            Attempt::NotFound
+        } else if !status.is_success() {
+            classify_status(status)
+        } else {
+            Attempt::Done(resp)
+        }
+    }
+
     async fn with_retries<T, F, Fut>(
         &self,
         artifact: &str,
@@ -222,6 +224,18 @@ impl Fetcher {
                     tokio::time::sleep(Duration::from_millis(200 * (1 << attempt.min(5)))).await;
                 }
             }
+        }
+    }
+}
+
+impl<T> Attempt<T> {
+    /// Carry a non-`Done` outcome over to another result type.
+    fn map_none<U>(self) -> Attempt<U> {
+        match self {
+            Attempt::Done(_) => unreachable!("map_none on Done"),
+            Attempt::NotFound => Attempt::NotFound,
+            Attempt::Retry(m) => Attempt::Retry(m),
+            Attempt::Fatal(m) => Attempt::Fatal(m),
         }
     }
 }
