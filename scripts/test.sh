@@ -18,6 +18,7 @@ declare -A NEED=(
   [etcd]=etcd-server                  # real etcd where etcd is touched
   [cloud-init]=cloud-init             # schema check of rendered user-data
   [packer]=packer                     # packer validate of the templates
+  [ssh-keygen]=openssh-client         # a real key for packer validate
 )
 missing=()
 for tool in "${!NEED[@]}"; do
