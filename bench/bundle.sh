@@ -8,11 +8,13 @@ cd "$(dirname "$0")/.."
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
 MIB=${1:-2600}
 RUNS=${RUNS:-3}
-W=bench/out/bundle
-rm -rf "$W" && mkdir -p "$W"
+W="$PWD/bench/out/bundle"
+if [ "${REUSE:-}" != 1 ]; then rm -rf "$W"; fi
+mkdir -p "$W"
 cargo build --release --quiet -p bake -p testkit
 B=target/release
 
+if [ ! -f "$W/bench.bundle" ]; then
 echo "fixtures: ${MIB} MiB of image payload"
 "$B/kubebake-fixtures" bench --out "$W/fx" --mib "$MIB" >/dev/null
 cat > "$W/spec.yaml" <<YAML
@@ -24,6 +26,8 @@ releaseMirror: fx/mirror
 imageLayout: fx/images
 YAML
 /usr/bin/time -f "create: %e s, peak RSS %M KiB" "$B/bake" bundle create --spec "$W/spec.yaml" --out "$W/bench.bundle" -q --no-firstboot
+rm -rf "$W/fx"
+fi
 ls -l "$W/bench.bundle"
 "$B/bake" bundle inspect "$W/bench.bundle" -o json > "$W/inventory.json"
 python3 - "$W" <<'PY'
@@ -44,7 +48,8 @@ measure() { # name, command...
   for i in $(seq "$RUNS"); do
     rm -rf "$W/x"
     local out
-    out=$( { /usr/bin/time -f "%e %M" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+    /usr/bin/time -f "%e %M" -o "$W/time.txt" "$@" >/dev/null 2>&1 || { echo "$name failed"; exit 1; }
+    out=$(tail -1 "$W/time.txt")
     times+=("${out% *}"); rss+=("${out#* }")
   done
   local med
@@ -57,10 +62,10 @@ measure() { # name, command...
 
 measure "bake-verify" "$B/bake" bundle verify "$W/bench.bundle" -q
 measure "bake-verify+unpack" "$B/bake" bundle unpack "$W/bench.bundle" --dest "$W/x" -q
-measure "tar-xzf+sha256sum-c" sh -c "mkdir -p '$W/x' && tar -xzf '$W/bench.bundle' -C '$W/x' && cd '$W/x' && sha256sum -c --quiet '$PWD/$W/SHA256SUMS'"
+measure "tar-xzf+sha256sum-c" sh -c "mkdir -p '$W/x' && tar -xzf '$W/bench.bundle' -C '$W/x' && cd '$W/x' && sha256sum -c --quiet '$W/SHA256SUMS'"
 # bake stage into a fresh root vs. the manual equivalent: unpack, check, copy into place
 measure "bake-stage" "$B/bake" stage "$W/bench.bundle" --root "$W/x" -q
-measure "tar+sha256sum+cp" sh -c "mkdir -p '$W/x/u' '$W/x/root/opt/v/bin' '$W/x/root/var/lib/images' && tar -xzf '$W/bench.bundle' -C '$W/x/u' && cd '$W/x/u' && sha256sum -c --quiet '$PWD/$W/SHA256SUMS' && cp -a bin/. '$W/x/root/opt/v/bin/' && tar -cf '$W/x/root/var/lib/images/images.oci.tar' -C images . && cp release-index.yaml bundle.yaml '$W/x/root/var/lib/'"
+measure "tar+sha256sum+cp" sh -c "mkdir -p '$W/x/u' '$W/x/root/opt/v/bin' '$W/x/root/var/lib/images' && tar -xzf '$W/bench.bundle' -C '$W/x/u' && cd '$W/x/u' && sha256sum -c --quiet '$W/SHA256SUMS' && cp -a bin/. '$W/x/root/opt/v/bin/' && tar -cf '$W/x/root/var/lib/images/images.oci.tar' -C images . && cp release-index.yaml bundle.yaml '$W/x/root/var/lib/'"
 python3 - "$W" <<'PY'
 import sys
 w=sys.argv[1]

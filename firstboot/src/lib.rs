@@ -8,8 +8,12 @@
 //! - [`kubelet`]: the kubelet's node files (config.yaml, kubeadm-flags.env, instance-config.yaml).
 //! - [`runner`]: phase order, status journal, lock, resume.
 //! - [`phases`]: one module per kubeadm phase; each plans, then applies.
+//! - [`cli`]: the `firstboot` command line (clap).
+//! - [`fsutil`]: atomic writes and path helpers.
 
+pub mod cli;
 pub mod config;
+pub mod fsutil;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod manifests;

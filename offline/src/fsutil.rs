@@ -5,27 +5,87 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 
-/// Write `bytes` to `path` atomically: a temp file in the same directory gets the content and
-/// `mode`, is synced, then renamed over `path`. Parent directories are created (0755) if missing.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
-    fs::create_dir_all(dir).at(dir)?;
+/// Join an absolute node path onto a root (`/etc/x` under `/tmp/r` → `/tmp/r/etc/x`).
+pub fn under_root(root: &Path, node_path: &str) -> PathBuf {
+    root.join(node_path.trim_start_matches('/'))
+}
+
+/// Create `dir` and its missing parents with exactly `mode` (the umask does not apply; existing
+/// directories are left alone, like Go's `os.MkdirAll`).
+pub fn ensure_dir(dir: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        ensure_dir(parent, mode)?;
+    }
+    match fs::DirBuilder::new().mode(mode).create(dir) {
+        Ok(()) => fs::set_permissions(dir, fs::Permissions::from_mode(mode)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Write `content` to `path` atomically with mode `mode`: a temporary file in the same directory
+/// (`.<name>.<random>.tmp`) gets the content and the exact mode, is synced and renamed over
+/// `path`, then the directory is synced — a crash leaves the old file or the new one, never part
+/// of one. Missing parents are created with `dir_mode`.
+pub fn write_atomic_with(
+    path: &Path,
+    content: &[u8],
+    mode: u32,
+    dir_mode: u32,
+) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    ensure_dir(dir, dir_mode)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .at(dir)?;
-    tmp.write_all(bytes).at(tmp.path().to_path_buf())?;
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .permissions(fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)?;
+    // The umask may have narrowed the mode at creation; set it exactly.
     tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))
-        .at(path)?;
-    tmp.as_file().sync_all().at(path)?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+        .set_permissions(fs::Permissions::from_mode(mode))?;
+    tmp.write_all(content)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
     Ok(())
+}
+
+/// [`write_atomic_with`] with 0755 parents, the error naming `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    write_atomic_with(path, bytes, mode, 0o755).map_err(|e| Error::io(path, e))
+}
+
+/// Remove temporary files an interrupted [`write_atomic_with`] of `path` left behind. Only call
+/// this while holding whatever lock serialises writers of `path`.
+pub fn remove_stale_temps(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.starts_with(&prefix) && n.ends_with(".tmp") {
+            let _ = fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Check that `name` is a safe relative path: not empty, not absolute, only normal components
