@@ -50,16 +50,7 @@ impl TargetVersion {
 
     /// kubeadm's `KubernetesVersionToImageTag`: every character outside `[-A-Za-z0-9_.]` becomes `_`.
     pub fn image_tag(&self) -> String {
-        self.version
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect()
+        offline::version::image_tag(&self.version)
     }
 }
 

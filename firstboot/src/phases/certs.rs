@@ -47,13 +47,6 @@ pub fn pki_params(ctx: &Context) -> anyhow::Result<PkiParams> {
     Ok(p)
 }
 
-fn node_path(ctx: &Context, p: &std::path::Path) -> String {
-    match p.strip_prefix(ctx.root) {
-        Ok(rel) => format!("/{}", rel.display()),
-        Err(_) => p.display().to_string(),
-    }
-}
-
 impl Phase for Certs {
     fn name(&self) -> &'static str {
         "certs"
@@ -64,7 +57,7 @@ impl Phase for Certs {
         let mut plan = Plan::new("certs");
         for it in lib.items.iter().filter(|i| ctx.selected("certs", &i.name)) {
             for f in &it.files {
-                let path = node_path(ctx, &f.path);
+                let path = ctx.node_path(&f.path);
                 if f.write {
                     plan.items.push(PlanItem::Generate {
                         path,

@@ -32,13 +32,6 @@ pub fn kubeconfig_params(ctx: &Context) -> anyhow::Result<KubeconfigParams> {
     Ok(p)
 }
 
-fn node_path(ctx: &Context, p: &std::path::Path) -> String {
-    match p.strip_prefix(ctx.root) {
-        Ok(rel) => format!("/{}", rel.display()),
-        Err(_) => p.display().to_string(),
-    }
-}
-
 impl Phase for Kubeconfig {
     fn name(&self) -> &'static str {
         "kubeconfig"
@@ -54,7 +47,7 @@ impl Phase for Kubeconfig {
                 it.client_name,
                 it.server
             );
-            let path = node_path(ctx, &it.path);
+            let path = ctx.node_path(&it.path);
             plan.items.push(match it.action {
                 KubeconfigAction::Generate => PlanItem::Generate {
                     path,

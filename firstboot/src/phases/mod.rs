@@ -41,6 +41,15 @@ impl Context<'_> {
         fsutil::under_root(self.root, node_path)
     }
 
+    /// The node path (`/etc/kubernetes/pki/ca.crt`) of a path under [`Context::root`], for plans
+    /// and messages.
+    pub fn node_path(&self, p: &Path) -> String {
+        match p.strip_prefix(self.root) {
+            Ok(rel) => format!("/{}", rel.display()),
+            Err(_) => p.display().to_string(),
+        }
+    }
+
     /// A node path under [`Context::host_root`].
     pub fn host_path(&self, node_path: &str) -> PathBuf {
         fsutil::under_root(self.host_root, node_path)

@@ -46,17 +46,23 @@ impl KubeVersion {
     /// The image tag kubeadm derives from this version: every character outside
     /// `[-A-Za-z0-9_.]` replaced by `_` (so `+` becomes `_`).
     pub fn image_tag(&self) -> String {
-        self.to_string()
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect()
+        image_tag(&self.to_string())
     }
+}
+
+/// kubeadm's `KubernetesVersionToImageTag`: every character of `version` outside
+/// `[-A-Za-z0-9_.]` replaced by `_` (so `v1.36.2+k3s.1` becomes `v1.36.2_k3s.1`).
+pub fn image_tag(version: &str) -> String {
+    version
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 impl fmt::Display for KubeVersion {
