@@ -117,11 +117,13 @@ impl Progress for Bars {
             None => ProgressBar::new_spinner(),
         };
         let bar = self.multi.add(bar);
+        let template = if total.is_some() {
+            "{prefix:>24} {bar:30} {bytes:>10}/{total_bytes:10} {msg}"
+        } else {
+            "{prefix:>24} {spinner} {bytes:>10} {msg}"
+        };
         bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>24} {bar:30} {bytes:>10}/{total_bytes:10} {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.set_prefix(name.to_string());
         bar.enable_steady_tick(Duration::from_millis(200));
@@ -140,6 +142,9 @@ impl Task for BarTask {
         self.0.set_length(total);
     }
     fn finish(&self, msg: &str) {
+        if self.0.length().is_some_and(|l| l < self.0.position()) {
+            self.0.set_length(self.0.position());
+        }
         self.0.finish_with_message(msg.to_string());
     }
 }

@@ -295,7 +295,7 @@ pub async fn create(spec: &ResolvedSpec, opts: &CreateOptions) -> Result<CreateR
         let retries = opts.retries;
         async move {
             let task = progress.task(&req.name, None);
-            let e = layout.add(req, retries).await?;
+            let e = layout.add(req, retries, task.as_ref()).await?;
             task.finish(&format!("{} ok", e.digest));
             Ok::<_, Error>(e)
         }

@@ -99,12 +99,19 @@ impl LayoutWriter {
     }
 
     /// Fetch one image as requested; returns its bundle manifest entry.
-    pub async fn add(&self, req: &ImageRequest, retries: u32) -> Result<ImageEntry> {
+    pub async fn add(
+        &self,
+        req: &ImageRequest,
+        retries: u32,
+        task: &dyn crate::progress::Task,
+    ) -> Result<ImageEntry> {
         let mut attempt = 0;
         loop {
             let r = match &req.source {
-                ImageSource::Registry => self.pull(req).await,
-                ImageSource::Layout { dir, tag } => self.copy_from_layout(req, dir, tag).await,
+                ImageSource::Registry => self.pull(req, task).await,
+                ImageSource::Layout { dir, tag } => {
+                    self.copy_from_layout(req, dir, tag, task).await
+                }
             };
             match r {
                 Err(Error::Fetch { message, .. })
@@ -145,7 +152,11 @@ impl LayoutWriter {
             })
     }
 
-    async fn pull(&self, req: &ImageRequest) -> Result<ImageEntry> {
+    async fn pull(
+        &self,
+        req: &ImageRequest,
+        task: &dyn crate::progress::Task,
+    ) -> Result<ImageEntry> {
         let name = &req.name;
         let reference: Reference = name
             .parse()
@@ -202,32 +213,34 @@ impl LayoutWriter {
         let media_type = v["mediaType"].as_str().unwrap_or(OCI_MANIFEST).to_string();
         for d in blob_descriptors(&v).map_err(|m| img_err(name, &from, m))? {
             let cell = self.cell(&d.digest);
-            cell.get_or_try_init(|| async {
-                let hex = oci_digest_hex(&d.digest)
-                    .ok_or_else(|| img_err(name, &from, format!("bad digest {}", d.digest)))?;
-                let p = self.blob_path(hex);
-                if let Ok(m) = tokio::fs::metadata(&p).await {
-                    return Ok::<u64, Error>(m.len());
-                }
-                let tmp = self.root.join(format!("blobs/.{hex}.partial"));
-                let f = tokio::fs::File::create(&tmp).await.at(&tmp)?;
-                self.client
-                    .pull_blob(&reference, &d, f)
-                    .await
-                    .map_err(|e| img_err(name, &from, format!("blob {}: {e}", d.digest)))?;
-                let len = tokio::fs::metadata(&tmp).await.at(&tmp)?.len();
-                if d.size >= 0 && len != d.size as u64 {
-                    let _ = tokio::fs::remove_file(&tmp).await;
-                    return Err(img_err(
-                        name,
-                        &from,
-                        format!("blob {}: size {len}, expected {}", d.digest, d.size),
-                    ));
-                }
-                tokio::fs::rename(&tmp, &p).await.at(&p)?;
-                Ok(len)
-            })
-            .await?;
+            let len = cell
+                .get_or_try_init(|| async {
+                    let hex = oci_digest_hex(&d.digest)
+                        .ok_or_else(|| img_err(name, &from, format!("bad digest {}", d.digest)))?;
+                    let p = self.blob_path(hex);
+                    if let Ok(m) = tokio::fs::metadata(&p).await {
+                        return Ok::<u64, Error>(m.len());
+                    }
+                    let tmp = self.root.join(format!("blobs/.{hex}.partial"));
+                    let f = tokio::fs::File::create(&tmp).await.at(&tmp)?;
+                    self.client
+                        .pull_blob(&reference, &d, f)
+                        .await
+                        .map_err(|e| img_err(name, &from, format!("blob {}: {e}", d.digest)))?;
+                    let len = tokio::fs::metadata(&tmp).await.at(&tmp)?.len();
+                    if d.size >= 0 && len != d.size as u64 {
+                        let _ = tokio::fs::remove_file(&tmp).await;
+                        return Err(img_err(
+                            name,
+                            &from,
+                            format!("blob {}: size {len}, expected {}", d.digest, d.size),
+                        ));
+                    }
+                    tokio::fs::rename(&tmp, &p).await.at(&p)?;
+                    Ok(len)
+                })
+                .await?;
+            task.inc(*len);
         }
         self.put_bytes(&actual, &bytes)?;
         Ok(ImageEntry {
@@ -244,6 +257,7 @@ impl LayoutWriter {
         req: &ImageRequest,
         dir: &Path,
         tag: &str,
+        task: &dyn crate::progress::Task,
     ) -> Result<ImageEntry> {
         let name = &req.name;
         let from = format!("oci:{}:{tag}", dir.display());
@@ -308,30 +322,32 @@ impl LayoutWriter {
             let cell = self.cell(&d.digest);
             let name2 = name.clone();
             let from2 = from.clone();
-            cell.get_or_try_init(|| async move {
-                if let Ok(m) = std::fs::metadata(&dst) {
-                    return Ok::<u64, Error>(m.len());
-                }
-                let tmp = dst.with_extension("partial");
-                let (h, n) = tokio::task::spawn_blocking({
-                    let (src, tmp) = (src.clone(), tmp.clone());
-                    move || super::copy_hashing(&src, &tmp)
+            let len = cell
+                .get_or_try_init(|| async move {
+                    if let Ok(m) = std::fs::metadata(&dst) {
+                        return Ok::<u64, Error>(m.len());
+                    }
+                    let tmp = dst.with_extension("partial");
+                    let (h, n) = tokio::task::spawn_blocking({
+                        let (src, tmp) = (src.clone(), tmp.clone());
+                        move || super::copy_hashing(&src, &tmp)
+                    })
+                    .await
+                    .map_err(|e| Error::Other(e.to_string()))?
+                    .map_err(|e| img_err(&name2, &from2, format!("{}: {e}", src.display())))?;
+                    if h != hex {
+                        let _ = std::fs::remove_file(&tmp);
+                        return Err(img_err(
+                            &name2,
+                            &from2,
+                            format!("blob sha256:{hex} does not match its digest"),
+                        ));
+                    }
+                    std::fs::rename(&tmp, &dst).at(&dst)?;
+                    Ok(n)
                 })
-                .await
-                .map_err(|e| Error::Other(e.to_string()))?
-                .map_err(|e| img_err(&name2, &from2, format!("{}: {e}", src.display())))?;
-                if h != hex {
-                    let _ = std::fs::remove_file(&tmp);
-                    return Err(img_err(
-                        &name2,
-                        &from2,
-                        format!("blob sha256:{hex} does not match its digest"),
-                    ));
-                }
-                std::fs::rename(&tmp, &dst).at(&dst)?;
-                Ok(n)
-            })
-            .await?;
+                .await?;
+            task.inc(*len);
         }
         self.put_bytes(&digest, &bytes)?;
         Ok(ImageEntry {
