@@ -150,18 +150,7 @@ fn label_version_is_resolved_at_the_mirror() {
     );
     std::fs::write(&spec, text).unwrap();
     let out = dir.path().join("b.bundle");
-    let o = bake(&[
-        "bundle",
-        "create",
-        "--no-firstboot",
-        "--spec",
-        spec.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-        "-o",
-        "json",
-    ]);
+    let o = create(&spec, &out, &["-o", "json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["kubernetesVersion"], VERSION);
@@ -177,19 +166,7 @@ fn bad_spec(
     let outdir = dir.join("out");
     std::fs::create_dir_all(&outdir).unwrap();
     let out = outdir.join("b.bundle");
-    (
-        bake(&[
-            "bundle",
-            "create",
-            "--no-firstboot",
-            "--spec",
-            spec.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "-q",
-        ]),
-        outdir,
-    )
+    (create(&spec, &out, &[]), outdir)
 }
 
 fn one_error_line(o: &std::process::Output) -> String {
@@ -270,16 +247,7 @@ fn sha256_mismatch_at_the_mirror() {
     let outdir = dir.path().join("out");
     std::fs::create_dir_all(&outdir).unwrap();
     let out = outdir.join("b.bundle");
-    let o = bake(&[
-        "bundle",
-        "create",
-        "--no-firstboot",
-        "--spec",
-        spec.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
+    let o = create(&spec, &out, &[]);
     assert_eq!(o.status.code(), Some(1));
     let l = one_error_line(&o);
     assert!(
@@ -347,18 +315,7 @@ fn transient_mirror_failures_are_retried() {
     )
     .unwrap();
     let out = dir.path().join("b.bundle");
-    let o = bake(&[
-        "bundle",
-        "create",
-        "--no-firstboot",
-        "--spec",
-        spec.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-        "--retries",
-        "3",
-    ]);
+    let o = create(&spec, &out, &["--retries", "3"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let hits = flaky.hits.lock().unwrap().clone();
     assert_eq!(
@@ -371,18 +328,7 @@ fn transient_mirror_failures_are_retried() {
     let text = std::fs::read_to_string(&spec).unwrap();
     std::fs::write(&spec, text.replace(&flaky.url(), &flaky2.url())).unwrap();
     let out2 = dir.path().join("c.bundle");
-    let o = bake(&[
-        "bundle",
-        "create",
-        "--no-firstboot",
-        "--spec",
-        spec.to_str().unwrap(),
-        "--out",
-        out2.to_str().unwrap(),
-        "-q",
-        "--retries",
-        "1",
-    ]);
+    let o = create(&spec, &out2, &["--retries", "1"]);
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
     assert!(

@@ -61,11 +61,9 @@ pub fn local_spec(dir: &Path) -> PathBuf {
     testkit::local_bundle_spec(dir, VERSION)
 }
 
-/// Build a bundle from the local spec; returns its path.
-pub fn local_bundle(dir: &Path) -> PathBuf {
-    let spec = local_spec(dir);
-    let out = dir.join("k8s.bundle");
-    let o = bake(&[
+/// `bake bundle create --no-firstboot --spec SPEC --out OUT -q EXTRA…`.
+pub fn create(spec: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
         "bundle",
         "create",
         "--no-firstboot",
@@ -74,7 +72,16 @@ pub fn local_bundle(dir: &Path) -> PathBuf {
         "--out",
         out.to_str().unwrap(),
         "-q",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    bake(&args)
+}
+
+/// Build a bundle from the local spec; returns its path.
+pub fn local_bundle(dir: &Path) -> PathBuf {
+    let spec = local_spec(dir);
+    let out = dir.join("k8s.bundle");
+    let o = create(&spec, &out, &[]);
     assert!(o.status.success(), "create failed: {}", stderr(&o));
     out
 }
