@@ -77,8 +77,9 @@ impl Phase for Certs {
         Ok(plan)
     }
 
-    /// Applies the library's plan one certificate at a time (CAs from earlier steps are on disk
-    /// by then and are loaded as signers), so a crash leaves whole steps behind.
+    /// Applies the library's plan: the whole phase in one apply (keys generated in parallel,
+    /// written item by item); a sub-phase one certificate at a time (CAs from earlier steps are
+    /// on disk by then and are loaded as signers). A crash leaves whole items behind.
     fn apply(
         &self,
         ctx: &Context,
@@ -87,6 +88,14 @@ impl Phase for Certs {
     ) -> anyhow::Result<()> {
         let full = pki::plan(&pki_params(ctx)?)?;
         let mut done = 0;
+        if full.items.iter().all(|i| ctx.selected("certs", &i.name)) {
+            // The whole phase: one apply, keys generated in parallel, progress per item.
+            full.apply_with(&mut |it| {
+                done += it.files.len();
+                progress(done);
+            })?;
+            return Ok(());
+        }
         for it in full.items.iter().filter(|i| ctx.selected("certs", &i.name)) {
             let mut step = full.clone();
             step.items = full

@@ -452,6 +452,12 @@ impl Plan {
     /// (CAs first), and writes every file atomically (key before certificate, `sa.key`
     /// before `sa.pub`). Idempotent: a second plan+apply on the result writes nothing.
     pub fn apply(&self) -> Result<ApplyReport> {
+        self.apply_with(&mut |_| {})
+    }
+
+    /// [`Plan::apply`], calling `after_item` once each item's files are written (progress, and
+    /// crash-granularity for the runner). Keys are still generated in parallel up front.
+    pub fn apply_with(&self, after_item: &mut dyn FnMut(&PlanItem)) -> Result<ApplyReport> {
         let n_new = self
             .items
             .iter()
@@ -526,6 +532,7 @@ impl Plan {
                     }
                 }
             }
+            after_item(it);
         }
         Ok(report)
     }
