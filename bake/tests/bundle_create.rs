@@ -45,6 +45,13 @@ fn create_from_http_mirror_and_registry_then_inspect() {
     assert!(stderr(&o).contains("kubeadm: "), "{}", stderr(&o));
     let created: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(created["kubernetesVersion"], VERSION);
+    let (sha, size) = offline::digest::sha256_file(&out).unwrap();
+    assert_eq!(
+        created["sha256"],
+        sha.as_str(),
+        "reported sha256 is the file's"
+    );
+    assert_eq!(created["size"], size);
 
     let o = bake(&["bundle", "inspect", out.to_str().unwrap(), "-o", "json"]);
     assert!(o.status.success(), "{}", stderr(&o));

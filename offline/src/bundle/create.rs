@@ -419,10 +419,11 @@ pub async fn create(spec: &ResolvedSpec, opts: &CreateOptions) -> Result<CreateR
         .tempfile_in(&out_dir)
         .at(&out_dir)?;
     let mtime = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
-    {
+    // The bundle's sha256 is computed while it is written (no second read of the file).
+    let (sha256, size) = {
         let file = tmp.as_file().try_clone().at(tmp.path())?;
         let gz = GzEncoder::new(
-            BufWriter::with_capacity(1 << 20, file),
+            crate::digest::HashingWriter::new(BufWriter::with_capacity(1 << 20, file)),
             flate2::Compression::new(opts.compression.min(9)),
         );
         let mut tar = tar::Builder::new(gz);
@@ -447,10 +448,11 @@ pub async fn create(spec: &ResolvedSpec, opts: &CreateOptions) -> Result<CreateR
             tar.append_data(&mut h, &a.path, reader).at(&p)?;
         }
         let gz = tar.into_inner().at(tmp.path())?;
-        let mut buf = gz.finish().at(tmp.path())?;
+        let (mut buf, sha256, size) = gz.finish().at(tmp.path())?.finish();
         buf.flush().at(tmp.path())?;
         buf.get_ref().sync_all().at(tmp.path())?;
-    }
+        (sha256, size)
+    };
     std::fs::set_permissions(
         tmp.path(),
         std::os::unix::fs::PermissionsExt::from_mode(0o644),
@@ -458,7 +460,6 @@ pub async fn create(spec: &ResolvedSpec, opts: &CreateOptions) -> Result<CreateR
     .at(tmp.path())?;
     tmp.persist(&opts.out)
         .map_err(|e| Error::io(&opts.out, e.error))?;
-    let (sha256, size) = sha256_file(&opts.out)?;
     task.finish(&format!("{} written", crate::fsutil::human_size(size)));
     drop(work);
     Ok(CreateReport {
