@@ -6,6 +6,7 @@
 //! - [`kubeconfig`]: kubeadm's kubeconfig files.
 //! - [`manifests`]: static pod manifests for etcd and the control plane.
 //! - [`kubelet`]: the kubelet's node files (config.yaml, kubeadm-flags.env, instance-config.yaml).
+//! - [`kube`]: the thin typed kube layer (server-side apply, retries) and the service manager.
 //! - [`runner`]: phase order, status journal, lock, resume.
 //! - [`phases`]: one module per kubeadm phase; each plans, then applies.
 //! - [`cli`]: the `firstboot` command line (clap).
@@ -14,6 +15,7 @@
 pub mod cli;
 pub mod config;
 pub mod fsutil;
+pub mod kube;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod manifests;

@@ -134,6 +134,8 @@ pub fn run(g: &GlobalOpts, c: &CertsCommand) -> Result<(), CliError> {
                 subphase: None,
                 skip: &[],
                 start_time: std::time::SystemTime::now(),
+                cluster: None,
+                services: &crate::kube::NoServices::default(),
             };
             let mut p = crate::phases::certs::pki_params(&ctx).map_err(|e| CliError {
                 code: crate::runner::EXIT_BAD_INPUT,

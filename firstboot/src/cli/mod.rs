@@ -53,6 +53,9 @@ pub struct GlobalOpts {
     /// Print the plan (files with paths and modes, checks) and write nothing.
     #[arg(long, global = true)]
     pub dry_run: bool,
+    /// Kubeconfig for every cluster phase (default: <root>/etc/kubernetes/admin.conf).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
     /// More log output (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -322,6 +325,8 @@ fn workflow(
         skip,
         only,
         fault,
+        kubeconfig: g.kubeconfig.clone(),
+        services: None,
     };
     runner::run(&cfg, &facts, &req)?;
     Ok(())

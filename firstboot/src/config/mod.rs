@@ -75,6 +75,14 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
+    /// `timeouts.kubernetesAPICall` (kubeadm's default 1m applies when unset).
+    pub fn api_call_timeout(&self) -> Option<std::time::Duration> {
+        self.timeouts()
+            .kubernetes_api_call
+            .as_ref()
+            .map(|d| d.as_duration())
+    }
+
     /// The node registration options of the active workflow.
     pub fn node_registration(&self) -> &NodeRegistrationOptions {
         match (&self.init, &self.join) {

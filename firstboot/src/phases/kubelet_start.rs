@@ -1,9 +1,9 @@
-//! Phase `kubelet-start` (file part): writes `/var/lib/kubelet/kubeadm-flags.env`,
-//! `instance-config.yaml` and `config.yaml` (0644, directory 0700). Stopping and starting the
-//! kubelet service is not part of this build.
+//! Phase `kubelet-start`: stops the kubelet, writes `/var/lib/kubelet/kubeadm-flags.env`,
+//! `instance-config.yaml` and `config.yaml` (0644, directory 0700), then restarts the kubelet
+//! (best effort, as kubeadm: a failing service manager is a warning, spec §6.5).
 
 use super::params::items_from_file_plan;
-use super::{Context, Phase, Plan, PlanItem};
+use super::{apply_item, Context, Phase, Plan, PlanItem};
 use crate::config::Mode;
 use crate::kubelet::{self, KubeletConfigParams, KubeletFlagsParams};
 use crate::manifests;
@@ -58,11 +58,40 @@ impl Phase for KubeletStart {
         let lib = kubelet::plan_kubelet_files(&c, &f, &ctx.path("/var/lib/kubelet"))?;
         let mut items = items_from_file_plan(ctx.root, &lib, "kubelet configuration");
         items.push(PlanItem::Note(
-            "starting the kubelet service is not part of this build".into(),
+            "stop the kubelet before writing, restart it afterwards (daemon-reload + restart)"
+                .into(),
         ));
         Ok(Plan {
             phase: "kubelet-start".into(),
             items,
         })
+    }
+
+    fn apply(
+        &self,
+        ctx: &Context,
+        plan: &Plan,
+        progress: &mut dyn FnMut(usize),
+    ) -> anyhow::Result<()> {
+        if let Err(e) = ctx.services.stop("kubelet") {
+            println!("[kubelet-start] WARNING: cannot stop the kubelet: {e:#}");
+        }
+        for (i, item) in plan.items.iter().enumerate() {
+            apply_item(ctx.root, item)?;
+            progress(i + 1);
+        }
+        try_start_kubelet(ctx);
+        Ok(())
+    }
+}
+
+/// kubeadm's TryStartKubelet: daemon-reload + restart, a warning when it fails.
+pub fn try_start_kubelet(ctx: &Context) {
+    match ctx.services.restart("kubelet") {
+        Ok(()) => println!("[kubelet-start] Starting the kubelet"),
+        Err(e) => println!(
+            "[kubelet-start] WARNING: unable to start the kubelet service: {e:#}\n\
+             [kubelet-start] Please ensure kubelet is reloaded and running manually."
+        ),
     }
 }

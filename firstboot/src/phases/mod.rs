@@ -16,6 +16,7 @@ use std::time::SystemTime;
 
 use crate::config::{HostFacts, Mode, NodeConfig};
 use crate::fsutil;
+use crate::kube::{Cluster, ClusterAccess, ObjectItem, ServiceManager};
 
 /// Everything a phase may look at.
 pub struct Context<'a> {
@@ -33,6 +34,10 @@ pub struct Context<'a> {
     pub skip: &'a [String],
     /// Start time of the run (kubeadm's single "now" used for every certificate).
     pub start_time: SystemTime,
+    /// The cluster connection (admin kubeconfig or `--kubeconfig`); `None` in `--dry-run`.
+    pub cluster: Option<&'a ClusterAccess>,
+    /// The node's service manager (systemd; a recorder when the root is a directory).
+    pub services: &'a dyn ServiceManager,
 }
 
 impl Context<'_> {
@@ -53,6 +58,14 @@ impl Context<'_> {
     /// A node path under [`Context::host_root`].
     pub fn host_path(&self, node_path: &str) -> PathBuf {
         fsutil::under_root(self.host_root, node_path)
+    }
+
+    /// The cluster connection, connecting on first use.
+    pub fn cluster(&self) -> anyhow::Result<&Cluster> {
+        match self.cluster {
+            Some(c) => c.get(),
+            None => anyhow::bail!("no cluster connection (dry run)"),
+        }
     }
 
     /// Whether sub-phase `sub` of `phase` is selected (not skipped, and the one asked for).
@@ -127,6 +140,8 @@ pub enum PlanItem {
         /// Outcome.
         outcome: CheckOutcome,
     },
+    /// An API object to create, apply, patch or delete (cluster phases).
+    Object(ObjectItem),
     /// Something outside files (printed only).
     Note(String),
 }
@@ -207,6 +222,9 @@ impl fmt::Display for Plan {
                         writeln!(f, "[{p}] check {name}: ignored error: {m}")?
                     }
                 },
+                PlanItem::Object(o) => {
+                    writeln!(f, "[{p}] {} {}: {}", o.action.verb(), o.describe(), o.what)?
+                }
                 PlanItem::Note(n) => writeln!(f, "[{p}] {n}")?,
             }
         }
@@ -231,6 +249,9 @@ pub trait Phase {
         progress: &mut dyn FnMut(usize),
     ) -> anyhow::Result<()> {
         for (i, item) in plan.items.iter().enumerate() {
+            if let PlanItem::Object(o) = item {
+                ctx.cluster()?.execute(o)?;
+            }
             apply_item(ctx.root, item)?;
             progress(i + 1);
         }

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{HostFacts, Mode, NodeConfig};
 use crate::fsutil;
+use crate::kube::{ClusterAccess, CommandServices, NoServices, ServiceManager, Systemd};
 use crate::phases::{self, Context, PlanItem};
 use journal::{now_rfc3339, Journal, PhaseState, RunResult};
 
@@ -88,6 +89,10 @@ pub struct RunRequest<'a> {
     pub only: Option<String>,
     /// Test-only hook.
     pub fault: Option<&'a FaultHook>,
+    /// Kubeconfig for every cluster phase (`--kubeconfig`); default the admin kubeconfig.
+    pub kubeconfig: Option<PathBuf>,
+    /// Service manager; default systemd when the root is `/`, else a recorder.
+    pub services: Option<&'a dyn ServiceManager>,
 }
 
 /// Why a run did not succeed. Each kind has its own exit code.
@@ -114,6 +119,9 @@ pub enum RunError {
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
+
+/// The admin kubeconfig every init cluster phase uses unless `--kubeconfig` says otherwise.
+pub const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
 
 /// Exit code for success.
 pub const EXIT_OK: i32 = 0;
@@ -252,6 +260,13 @@ pub fn run(cfg: &NodeConfig, facts: &HostFacts, req: &RunRequest) -> Result<(), 
     journal.started_at = Some(now_rfc3339());
     journal.write(&paths.journal)?;
 
+    let cluster = cluster_access(cfg, req);
+    let default_services = default_services(&req.root);
+    let services: &dyn ServiceManager = match req.services {
+        Some(s) => s,
+        None => default_services.as_ref(),
+    };
+
     for info in &selected {
         let name = info.name;
         if req.only.is_none() && is_skipped(&req.skip, name) {
@@ -303,6 +318,8 @@ pub fn run(cfg: &NodeConfig, facts: &HostFacts, req: &RunRequest) -> Result<(), 
             subphase: subphase.as_deref(),
             skip: &req.skip,
             start_time,
+            cluster: Some(&cluster),
+            services,
         };
         let result = run_phase(&ctx, phase.as_ref(), &mut journal, &paths, req.fault);
         match result {
@@ -379,6 +396,32 @@ pub fn run(cfg: &NodeConfig, facts: &HostFacts, req: &RunRequest) -> Result<(), 
     Ok(())
 }
 
+/// The admin kubeconfig under the root (or `--kubeconfig`), connected on first use.
+fn cluster_access(cfg: &NodeConfig, req: &RunRequest) -> ClusterAccess {
+    let timeout = cfg.api_call_timeout().unwrap_or(Duration::from_secs(60));
+    match &req.kubeconfig {
+        Some(p) => ClusterAccess::new(p.clone(), p.display().to_string(), timeout),
+        None => ClusterAccess::new(
+            fsutil::under_root(&req.root, ADMIN_CONF),
+            ADMIN_CONF.to_string(),
+            timeout,
+        ),
+    }
+}
+
+/// systemd on a live node; `FIRSTBOOT_SERVICE_COMMAND` when set; a recorder when the root is
+/// a directory.
+pub fn default_services(root: &Path) -> Box<dyn ServiceManager> {
+    if let Some(p) = std::env::var_os("FIRSTBOOT_SERVICE_COMMAND") {
+        return Box::new(CommandServices { program: p.into() });
+    }
+    if root == Path::new("/") {
+        Box::new(Systemd)
+    } else {
+        Box::new(NoServices::default())
+    }
+}
+
 /// Plans and applies one phase; returns its outputs (node path → SHA-256).
 fn run_phase(
     ctx: &Context,
@@ -410,6 +453,9 @@ fn run_phase(
                     tracing::info!("[{name}] directory {path} ({mode:04o})")
                 }
                 PlanItem::Keep { path, what } => tracing::info!("[{name}] kept {path}: {what}"),
+                PlanItem::Object(o) => {
+                    tracing::info!("[{name}] {} {}", o.action.verb(), o.describe())
+                }
                 PlanItem::Check { .. } | PlanItem::Note(_) => {}
             }
         }
@@ -523,6 +569,7 @@ fn dry_run(
             .map_err(|e| anyhow::anyhow!("cannot copy /etc/kubernetes for the dry run: {e}"))?;
     }
     println!("[dry-run] nothing is written; showing what each phase would do");
+    let no_services = NoServices::default();
     for info in selected {
         let name = info.name;
         if req.only.is_none() && is_skipped(&req.skip, name) {
@@ -538,6 +585,8 @@ fn dry_run(
             subphase,
             skip: &req.skip,
             start_time,
+            cluster: None,
+            services: &no_services,
         };
         let fail = |e: anyhow::Error| RunError::PhaseFailed {
             phase: name.to_string(),
