@@ -9,6 +9,7 @@
 //! - [`kube`]: the thin typed kube layer (server-side apply, retries) and the service manager.
 //! - [`runner`]: phase order, status journal, lock, resume.
 //! - [`phases`]: one module per kubeadm phase; each plans, then applies.
+//! - [`upgrade`]: version getters and `upgrade plan`.
 //! - [`cli`]: the `firstboot` command line (clap).
 //! - [`fsutil`]: atomic writes and path helpers.
 
@@ -22,3 +23,4 @@ pub mod manifests;
 pub mod phases;
 pub mod pki;
 pub mod runner;
+pub mod upgrade;
