@@ -292,3 +292,121 @@ fn offline_plan_from_the_index_and_the_node_files() {
     );
     assert!(plan.source.contains("node's own files"), "{}", plan.source);
 }
+
+fn node_with_v1_35(root: &std::path::Path) {
+    let manifests = root.join("etc/kubernetes/manifests");
+    std::fs::create_dir_all(&manifests).unwrap();
+    for c in [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+    ] {
+        std::fs::write(
+            manifests.join(format!("{c}.yaml")),
+            format!(
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {c}\nspec:\n  containers:\n  - name: {c}\n    image: registry.k8s.io/{c}:v1.35.2\n"
+            ),
+        )
+        .unwrap();
+    }
+    std::fs::create_dir_all(root.join("usr/share/kubebake")).unwrap();
+    std::fs::write(
+        root.join("usr/share/kubebake/staged.json"),
+        r#"{"activeVersion":"v1.35.2"}"#,
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("var/lib/kubebake")).unwrap();
+    std::fs::write(
+        root.join("var/lib/kubebake/release-index.yaml"),
+        "apiVersion: kubebake.io/v1alpha1\nkind: ReleaseIndex\ngeneratedAt: '2026-11-25T00:00:00Z'\n\
+         source: file:///mirror\nkubernetesVersion: v1.36.4\nlabels:\n  stable: v1.36.4\n  \
+         stable-1.35: v1.35.9\ncomponents: {}\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn cli_plan_falls_back_to_the_node_when_the_api_server_is_unreachable() {
+    let root = tempfile::tempdir().unwrap();
+    node_with_v1_35(root.path());
+    // An admin.conf pointing at a port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::create_dir_all(root.path().join("etc/kubernetes")).unwrap();
+    std::fs::write(
+        root.path().join("etc/kubernetes/admin.conf"),
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: k\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\ncontexts:\n- name: k\n  context:\n    cluster: k\n    user: u\ncurrent-context: k\nusers:\n- name: u\n  user:\n    token: x\n"
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_firstboot"))
+        .args([
+            "--root",
+            root.path().to_str().unwrap(),
+            "upgrade",
+            "plan",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["fallback"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be reached"),
+        "{text}"
+    );
+    let offered: Vec<&str> = v["upgrades"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["after"]["kubernetesVersion"].as_str().unwrap())
+        .collect();
+    assert_eq!(offered, ["v1.35.9", "v1.36.4"]);
+
+    // The table says the same, and --offline does not try the API server.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_firstboot"))
+        .args([
+            "--root",
+            root.path().to_str().unwrap(),
+            "upgrade",
+            "plan",
+            "--offline",
+        ])
+        .output()
+        .unwrap();
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(t.contains("Cluster version: 1.35.2"), "{t}");
+    assert!(t.contains("firstboot upgrade apply v1.36.4"), "{t}");
+    assert!(!t.contains("cannot be reached"), "{t}");
+}
+
+#[test]
+fn cli_plan_without_index_or_bundle_is_bad_input() {
+    let root = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_firstboot"))
+        .args([
+            "--root",
+            root.path().to_str().unwrap(),
+            "upgrade",
+            "plan",
+            "--offline",
+        ])
+        .output()
+        .unwrap();
+    let t = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("release-index.yaml") && t.contains("--bundle"),
+        "{t}"
+    );
+}

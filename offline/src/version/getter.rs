@@ -71,6 +71,30 @@ pub trait VersionGetter {
     }
 }
 
+impl<G: VersionGetter + ?Sized> VersionGetter for Box<G> {
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+    fn cluster_version(&self) -> Result<KubeVersion, VersionError> {
+        (**self).cluster_version()
+    }
+    fn kubeadm_version(&self) -> Result<KubeVersion, VersionError> {
+        (**self).kubeadm_version()
+    }
+    fn version_from_label(&self, label: &str) -> Result<KubeVersion, VersionError> {
+        (**self).version_from_label(label)
+    }
+    fn kubelet_versions(&self) -> Result<VersionMap, VersionError> {
+        (**self).kubelet_versions()
+    }
+    fn component_versions(&self, c: &str) -> Result<VersionMap, VersionError> {
+        (**self).component_versions(c)
+    }
+    fn dns_version(&self) -> Result<String, VersionError> {
+        (**self).dns_version()
+    }
+}
+
 /// Spec §19.5 step 1: a version string (`v` added when missing), or `None` for a label.
 pub fn parse_version_string(s: &str) -> Option<KubeVersion> {
     let s = s.trim();
