@@ -10,6 +10,7 @@
 //! - [`phases`]: one module per kubeadm phase; each plans, then applies.
 //! - [`cli`]: the `firstboot` command line (clap).
 //! - [`fsutil`]: atomic writes and path helpers.
+//! - [`userdata`]: cloud-init user-data for nodes and the shared CA set (`firstboot userdata`).
 
 pub mod cli;
 pub mod config;
@@ -20,3 +21,4 @@ pub mod manifests;
 pub mod phases;
 pub mod pki;
 pub mod runner;
+pub mod userdata;
