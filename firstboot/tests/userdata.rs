@@ -190,7 +190,11 @@ cc_write_files.write_files("write_files", files, "root:root" if os.geteuid() == 
         .args(["-c", SCRIPT, s(&f), s(root)])
         .output()
         .unwrap();
-    assert!(out.status.success(), "cloud-init write_files: {}", text(&out));
+    assert!(
+        out.status.success(),
+        "cloud-init write_files: {}",
+        text(&out)
+    );
 }
 
 fn openssl(args: &[&str]) -> String {
@@ -243,7 +247,10 @@ fn entries(user_data: &str) -> Vec<(String, String, String, Vec<u8>)> {
             };
             (
                 f["path"].as_str().unwrap().to_string(),
-                f["permissions"].as_str().expect("permissions is a string").to_string(),
+                f["permissions"]
+                    .as_str()
+                    .expect("permissions is a string")
+                    .to_string(),
                 f["owner"].as_str().unwrap().to_string(),
                 data,
             )
@@ -364,7 +371,10 @@ fn init_userdata_then_certs_phase_signs_with_the_shipped_cas() {
         assert_eq!(mode(&pki.join(rel)), m, "{rel}");
     }
     for (ca_rel, leaves) in [
-        ("ca.crt", &["apiserver.crt", "apiserver-kubelet-client.crt"][..]),
+        (
+            "ca.crt",
+            &["apiserver.crt", "apiserver-kubelet-client.crt"][..],
+        ),
         ("front-proxy-ca.crt", &["front-proxy-client.crt"][..]),
         (
             "etcd/ca.crt",
@@ -377,12 +387,7 @@ fn init_userdata_then_certs_phase_signs_with_the_shipped_cas() {
         ),
     ] {
         for leaf in leaves {
-            let out = openssl(&[
-                "verify",
-                "-CAfile",
-                s(&ca.join(ca_rel)),
-                s(&pki.join(leaf)),
-            ]);
+            let out = openssl(&["verify", "-CAfile", s(&ca.join(ca_rel)), s(&pki.join(leaf))]);
             assert!(out.contains(": OK"), "{leaf}: {out}");
         }
     }
@@ -560,10 +565,24 @@ fn ca_is_idempotent_and_its_hash_is_openssls() {
         ("front-proxy-ca.crt", "front-proxy-ca"),
         ("etcd/ca.crt", "etcd-ca"),
     ] {
-        let t = openssl(&["x509", "-in", s(&ca.join(crt)), "-noout", "-subject", "-ext", "basicConstraints"]);
-        assert!(t.contains(&format!("CN = {cn}")) && t.contains("CA:TRUE"), "{crt}: {t}");
+        let t = openssl(&[
+            "x509",
+            "-in",
+            s(&ca.join(crt)),
+            "-noout",
+            "-subject",
+            "-ext",
+            "basicConstraints",
+        ]);
+        assert!(
+            t.contains(&format!("CN = {cn}")) && t.contains("CA:TRUE"),
+            "{crt}: {t}"
+        );
     }
-    let before: Vec<Vec<u8>> = SET.iter().map(|(r, _)| std::fs::read(ca.join(r)).unwrap()).collect();
+    let before: Vec<Vec<u8>> = SET
+        .iter()
+        .map(|(r, _)| std::fs::read(ca.join(r)).unwrap())
+        .collect();
 
     // Again: the set is kept, same hash; JSON for scripts.
     let second = firstboot_ok(&["userdata", "ca", "--out", s(&ca), "-o", "json"]);
@@ -571,10 +590,15 @@ fn ca_is_idempotent_and_its_hash_is_openssls() {
     assert_eq!(v["caCertHashes"], serde_json::json!([hash]));
     assert_eq!(v["dir"], s(&ca));
     assert_eq!(v["created"], false);
-    let after: Vec<Vec<u8>> = SET.iter().map(|(r, _)| std::fs::read(ca.join(r)).unwrap()).collect();
+    let after: Vec<Vec<u8>> = SET
+        .iter()
+        .map(|(r, _)| std::fs::read(ca.join(r)).unwrap())
+        .collect();
     assert!(before == after, "the second run changed the set");
     // No temporary directories are left next to it.
-    let siblings: Vec<_> = std::fs::read_dir(d.path().join("nested")).unwrap().collect();
+    let siblings: Vec<_> = std::fs::read_dir(d.path().join("nested"))
+        .unwrap()
+        .collect();
     assert_eq!(siblings.len(), 1);
 }
 
@@ -587,7 +611,10 @@ fn ca_refuses_to_overwrite_what_is_not_a_complete_set() {
     std::fs::write(other.join("notes.txt"), "mine").unwrap();
     let out = firstboot(&["userdata", "ca", "--out", s(&other)]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert_eq!(std::fs::read_to_string(other.join("notes.txt")).unwrap(), "mine");
+    assert_eq!(
+        std::fs::read_to_string(other.join("notes.txt")).unwrap(),
+        "mine"
+    );
     assert_eq!(std::fs::read_dir(&other).unwrap().count(), 1);
 
     // A set missing one file.

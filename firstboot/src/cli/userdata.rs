@@ -141,9 +141,8 @@ fn render(g: &GlobalOpts, role: Role, a: &RenderArgs) -> Result<(), CliError> {
 }
 
 fn write_private(file: &Path, data: &[u8]) -> Result<(), CliError> {
-    crate::fsutil::write_atomic(file, data, 0o600, 0o700).map_err(|e| {
-        CliError::failed(anyhow::anyhow!("cannot write {}: {e}", file.display()))
-    })
+    crate::fsutil::write_atomic(file, data, 0o600, 0o700)
+        .map_err(|e| CliError::failed(anyhow::anyhow!("cannot write {}: {e}", file.display())))
 }
 
 fn ca(g: &GlobalOpts, a: &CaArgs) -> Result<(), CliError> {

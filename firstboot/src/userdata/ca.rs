@@ -130,7 +130,10 @@ pub fn read_ca_set(dir: &Path, local_etcd: bool) -> Result<CaSet, UserDataError>
             return Err(bad(format!("the CA expired on {}", cert.not_after)));
         }
         if cert.not_before > now {
-            return Err(bad(format!("the CA is not valid before {}", cert.not_before)));
+            return Err(bad(format!(
+                "the CA is not valid before {}",
+                cert.not_before
+            )));
         }
         let k = PrivateKey::from_pem(&key, &key_path).map_err(|e| ca_dir_error(&key_path, e))?;
         if k.public_key_der() != cert.spki.as_slice() {
@@ -155,7 +158,8 @@ pub fn read_ca_set(dir: &Path, local_etcd: bool) -> Result<CaSet, UserDataError>
     }
     let (sa_key_path, sa_key) = read_file(dir, "sa.key")?;
     let (sa_pub_path, sa_pub) = read_file(dir, "sa.pub")?;
-    let k = PrivateKey::from_pem(&sa_key, &sa_key_path).map_err(|e| ca_dir_error(&sa_key_path, e))?;
+    let k =
+        PrivateKey::from_pem(&sa_key, &sa_key_path).map_err(|e| ca_dir_error(&sa_key_path, e))?;
     let pub_der = pem::parse(&sa_pub)
         .ok()
         .filter(|p| p.tag() == "PUBLIC KEY")

@@ -218,7 +218,11 @@ pub fn render(req: &RenderRequest<'_>) -> Result<Rendered, UserDataError> {
         _ => {}
     }
 
-    let cert_dir = cfg.cluster.certificates_dir.trim_end_matches('/').to_string();
+    let cert_dir = cfg
+        .cluster
+        .certificates_dir
+        .trim_end_matches('/')
+        .to_string();
     if !cert_dir.starts_with('/') {
         return Err(UserDataError::Input(format!(
             "{}: ClusterConfiguration.certificatesDir {:?} must be an absolute path",
@@ -229,8 +233,10 @@ pub fn render(req: &RenderRequest<'_>) -> Result<Rendered, UserDataError> {
         Some(dir) => Some(read_ca_set(dir, cfg.cluster.etcd.local.is_some())?),
         None => None,
     };
-    if let (Some(set), Some(bt)) = (&set, join.and_then(|j| j.discovery.bootstrap_token.as_ref()))
-    {
+    if let (Some(set), Some(bt)) = (
+        &set,
+        join.and_then(|j| j.discovery.bootstrap_token.as_ref()),
+    ) {
         if !bt.ca_cert_hashes.is_empty()
             && !bt
                 .ca_cert_hashes
