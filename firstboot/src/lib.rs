@@ -12,6 +12,7 @@
 //! - [`upgrade`]: version getters and `upgrade plan`.
 //! - [`cli`]: the `firstboot` command line (clap).
 //! - [`fsutil`]: atomic writes and path helpers.
+//! - [`userdata`]: cloud-init user-data for nodes and the shared CA set (`firstboot userdata`).
 
 pub mod cli;
 pub mod config;
@@ -24,3 +25,4 @@ pub mod phases;
 pub mod pki;
 pub mod runner;
 pub mod upgrade;
+pub mod userdata;

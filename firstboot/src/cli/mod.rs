@@ -2,6 +2,7 @@
 
 pub mod certs;
 pub mod upgrade;
+pub mod userdata;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -105,6 +106,9 @@ Phases (kubeadm order; phases after kubelet-start need an API server and are not
         after_help = "Examples:\n  firstboot config print\n  firstboot config validate --config /etc/kubebake/firstboot.yaml"
     )]
     Config(ConfigCommand),
+    /// Cloud-init user-data for nodes, and the cluster's CA set it is rendered from.
+    #[command(subcommand, after_help = userdata::USERDATA_HELP)]
+    Userdata(userdata::UserdataCommand),
 }
 
 /// Flags of `run`, `init` and `join`.
@@ -272,6 +276,7 @@ fn dispatch(cli: &Cli, fault: Option<&FaultHook>) -> Result<(), CliError> {
         Command::Certs(c) => certs::run(g, c),
         Command::Upgrade(c) => upgrade::run(g, c),
         Command::Config(c) => config_cmd(g, c),
+        Command::Userdata(c) => userdata::run(g, c),
     }
 }
 
