@@ -10,10 +10,12 @@
 //! - [`phases`]: one module per kubeadm phase; each plans, then applies.
 //! - [`cli`]: the `firstboot` command line (clap).
 //! - [`fsutil`]: atomic writes and path helpers.
+//! - [`join_material`]: bootstrap tokens, cluster-info signing/discovery, kubeadm-certs encryption (pure).
 
 pub mod cli;
 pub mod config;
 pub mod fsutil;
+pub mod join_material;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod manifests;
