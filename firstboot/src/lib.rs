@@ -13,11 +13,13 @@
 //! - [`cli`]: the `firstboot` command line (clap).
 //! - [`fsutil`]: atomic writes and path helpers.
 //! - [`userdata`]: cloud-init user-data for nodes and the shared CA set (`firstboot userdata`).
+//! - [`join_material`]: bootstrap tokens, cluster-info signing/discovery, kubeadm-certs encryption (pure).
 
 pub mod cli;
 pub mod config;
 pub mod fsutil;
 pub mod kube;
+pub mod join_material;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod manifests;
