@@ -10,9 +10,11 @@
 //! - [`phases`]: one module per kubeadm phase; each plans, then applies.
 //! - [`cli`]: the `firstboot` command line (clap).
 //! - [`fsutil`]: atomic writes and path helpers.
+//! - [`etcd_client`]: etcd membership client (learner add/promote, remove, health, snapshot).
 
 pub mod cli;
 pub mod config;
+pub mod etcd_client;
 pub mod fsutil;
 pub mod kubeconfig;
 pub mod kubelet;
