@@ -148,7 +148,6 @@ pub(crate) async fn save(
         }
         let rest = std::mem::take(&mut buf);
         handle_line(&rest, &mut finished)?;
-        drop(handle_line);
         if !finished {
             return Err(snap_err(format!(
                 "the stream from {ep} ended early after {total} bytes"
