@@ -58,7 +58,6 @@ const KV_RANGE: &str = "/v3/kv/range";
 
 /// A client for one etcd cluster, reached through a list of client endpoints
 /// (`https://host:2379`); requests go to the first endpoint that answers.
-#[derive(Debug)]
 pub struct EtcdClient {
     endpoints: Vec<String>,
     http: reqwest::Client,
@@ -67,6 +66,16 @@ pub struct EtcdClient {
     retry_timeout: Duration,
     retry_interval: Duration,
     snapshot_timeout: Duration,
+}
+
+impl std::fmt::Debug for EtcdClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdClient")
+            .field("endpoints", &self.endpoints)
+            .field("request_timeout", &self.request_timeout)
+            .field("retry_timeout", &self.retry_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Check that `url` is `https://host:port` (no path, query or credentials) and return it
