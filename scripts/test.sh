@@ -16,6 +16,7 @@ declare -A NEED=(
   [openssl]=openssl                   # verifies the PKI firstboot writes
   [containerd]=containerd             # image import (stage)
   [etcd]=etcd-server                  # real etcd where etcd is touched
+  [etcdctl]=etcd-client               # snapshot status of the snapshots firstboot saves
   [cloud-init]=cloud-init             # schema check of rendered user-data
   [packer]=packer                     # packer validate of the templates
   [ssh-keygen]=openssh-client         # a real key for packer validate

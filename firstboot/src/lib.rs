@@ -14,9 +14,11 @@
 //! - [`fsutil`]: atomic writes and path helpers.
 //! - [`userdata`]: cloud-init user-data for nodes and the shared CA set (`firstboot userdata`).
 //! - [`join_material`]: bootstrap tokens, cluster-info signing/discovery, kubeadm-certs encryption (pure).
+//! - [`etcd_client`]: etcd membership client (learner add/promote, remove, health, snapshot).
 
 pub mod cli;
 pub mod config;
+pub mod etcd_client;
 pub mod fsutil;
 pub mod kube;
 pub mod join_material;
