@@ -153,6 +153,57 @@ fn certs_check_expiration_renew_and_generate_csr() {
     assert!(ext.path("/etc/kubernetes/pki/apiserver.key").exists());
 }
 
+/// kubeadm 1.36's `certs renew` has no `--csr-only`/`--csr-dir` (removed in favour of
+/// `certs generate-csr`); with an external CA (no `ca.key`) it reports the certificates that CA
+/// signs as "can't be renewed" and leaves them alone.
+#[test]
+fn certs_renew_with_external_ca_and_without_csr_only() {
+    let node = Node::new();
+    node.run_ok(&["init", "--skip-phases", "preflight"]);
+    let out = node.run(&["certs", "renew", "all", "--csr-only"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--csr-only"), "{}", text(&out));
+
+    std::fs::remove_file(node.path("/etc/kubernetes/pki/ca.key")).unwrap();
+    let files = [
+        "/etc/kubernetes/pki/apiserver.crt",
+        "/etc/kubernetes/pki/apiserver-kubelet-client.crt",
+        "/etc/kubernetes/admin.conf",
+        "/etc/kubernetes/scheduler.conf",
+    ];
+    let before: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| std::fs::read(node.path(f)).unwrap())
+        .collect();
+    let fp_before = std::fs::read(node.path("/etc/kubernetes/pki/front-proxy-client.crt")).unwrap();
+    let out = node.run_ok(&["certs", "renew", "all"]);
+    for name in [
+        "apiserver",
+        "apiserver-kubelet-client",
+        "admin.conf",
+        "scheduler.conf",
+    ] {
+        assert!(
+            out.contains(&format!("Detected external ca, {name} can't be renewed")),
+            "{name}:\n{out}"
+        );
+    }
+    for (f, b) in files.iter().zip(&before) {
+        assert_eq!(&std::fs::read(node.path(f)).unwrap(), b, "{f} changed");
+    }
+    // Certificates of the CAs that still have their keys are renewed.
+    assert!(out.contains("front-proxy-client renewed"), "{out}");
+    assert_ne!(
+        std::fs::read(node.path("/etc/kubernetes/pki/front-proxy-client.crt")).unwrap(),
+        fp_before
+    );
+    let out = node.run_ok(&["certs", "renew", "admin.conf"]);
+    assert!(
+        out.contains("Detected external ca, admin.conf can't be renewed"),
+        "{out}"
+    );
+}
+
 #[test]
 fn no_config_uses_machine_defaults() {
     // No /etc/kubebake/firstboot.yaml: kubeadm's defaults for this machine. The advertise

@@ -1,13 +1,21 @@
 //! Phase `preflight`: kubeadm's node checks that make sense on a fresh image (§12, §13.1); writes nothing.
 //!
-//! Implemented: IsPrivilegedUser, NumCPU, Mem, KubernetesVersion, Port-*, FileAvailable-*,
-//! HTTPProxy, CRI (socket reachable), Swap, FileExisting-{losetup,mount,cp}, KubeletVersion,
-//! Service-Kubelet, FileContent--proc-sys-net-*, DirAvailable--var-lib-etcd,
-//! ExternalEtcdClientCertificates. Not implemented (need a CRI client, DNS or image pulls):
-//! Firewalld, ContainerRuntimeVersion, SystemVerification, Hostname's DNS lookup, HTTPProxyCIDR,
-//! ExternalEtcdVersion, ImagePull.
+//! Implemented, in kubeadm's order and with its names: IsPrivilegedUser, NumCPU, Mem,
+//! KubernetesVersion, Firewalld, Port-*, FileAvailable-*, HTTPProxy, HTTPProxyCIDR, CRI (socket
+//! reachable), ContainerRuntimeVersion (socket + `crictl version` when crictl is installed; no
+//! CRI `RuntimeConfig` call), Swap, FileExisting-{losetup,mount,cp}, SystemVerification,
+//! Hostname, KubeletVersion, Service-Kubelet, FileContent--proc-sys-net-*, ExternalEtcdVersion,
+//! DirAvailable--var-lib-etcd, ExternalEtcdClientCertificates, ImagePull (against the staged
+//! images: an air-gapped node pulls nothing).
+
+pub mod etcd;
+pub mod host;
+pub mod images;
+pub mod proxy;
 
 use std::net::{IpAddr, TcpListener};
+
+use proxy::ProxyEnv;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -198,6 +206,16 @@ impl Phase for Preflight {
                 .local_api_endpoint()
                 .map(|e| e.bind_port as u16)
                 .unwrap_or(6443);
+            c.push(
+                "Firewalld",
+                if host::service_active(ctx.host_root, "firewalld.service") {
+                    CheckOutcome::Warning(format!(
+                        "firewalld is active, please ensure ports [{port} 10250] are open or your cluster may not function correctly"
+                    ))
+                } else {
+                    CheckOutcome::Ok
+                },
+            );
             c.port(port);
             c.port(10259);
             c.port(10257);
@@ -209,8 +227,35 @@ impl Phase for Preflight {
             ] {
                 c.file_available(&format!("/etc/kubernetes/manifests/{m}.yaml"));
             }
+            let env = ProxyEnv::from_env();
             if let Some(adv) = cfg.advertise_address() {
-                http_proxy_check(&mut c, &adv.to_string());
+                http_proxy_check(&mut c, &env, &adv.to_string());
+            }
+            let net = &cfg.cluster.networking;
+            for cidr in [&net.service_subnet, &net.pod_subnet]
+                .into_iter()
+                .flat_map(|s| s.split(','))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
+                c.push(
+                    "HTTPProxyCIDR",
+                    match proxy::cidr_proxy(&env, cidr) {
+                        Err(e) => CheckOutcome::Error(e),
+                        Ok(None) => CheckOutcome::Ok,
+                        Ok(Some(p)) => CheckOutcome::Warning(format!(
+                            "connection to {cidr:?} uses proxy {p:?}. This may lead to malfunctional cluster setup. Make sure that Pod and Services IP ranges specified correctly as exceptions in proxy configuration"
+                        )),
+                    },
+                );
+            }
+        } else if let Some(bt) = cfg
+            .join
+            .as_ref()
+            .and_then(|j| j.discovery.bootstrap_token.as_ref())
+        {
+            if let Ok((host, _)) = split_host_port(&bt.api_server_endpoint) {
+                http_proxy_check(&mut c, &ProxyEnv::from_env(), &host);
             }
         }
         // CRI: the runtime socket must accept connections.
@@ -220,6 +265,16 @@ impl Phase for Preflight {
             .err()
             .map(|e| format!("container runtime is not running: cannot connect to {cri}: {e}"));
         c.error_if("CRI", res);
+        c.push(
+            "ContainerRuntimeVersion",
+            match host::runtime_probe(ctx.host_root, cri) {
+                Err(e) => CheckOutcome::Error(e),
+                Ok(host::RuntimeProbe::Version(_)) => CheckOutcome::Ok,
+                Ok(host::RuntimeProbe::SocketOnly) => CheckOutcome::Warning(format!(
+                    "crictl is not installed: only checked that {cri} is a socket; the runtime's version and its support of the CRI RuntimeConfig method were not queried"
+                )),
+            },
+        );
         // Swap: warning only.
         match std::fs::read_to_string(ctx.host_path("/proc/swaps")) {
             Ok(s) if s.lines().skip(1).any(|l| !l.trim().is_empty()) => c.push(
@@ -233,6 +288,26 @@ impl Phase for Preflight {
         for b in ["losetup", "mount", "cp"] {
             c.file_existing_bin(b);
         }
+        let sys = host::system_verification(ctx.host_root);
+        c.push(
+            "SystemVerification",
+            if !sys.errors.is_empty() {
+                CheckOutcome::Error(sys.errors.join("; "))
+            } else if !sys.warnings.is_empty() {
+                CheckOutcome::Warning(sys.warnings.join("; "))
+            } else {
+                CheckOutcome::Ok
+            },
+        );
+        let hw = host::hostname_warnings(ctx.host_root, cfg.node_name());
+        c.push(
+            "Hostname",
+            if hw.is_empty() {
+                CheckOutcome::Ok
+            } else {
+                CheckOutcome::Warning(hw.join("; "))
+            },
+        );
         // KubeletVersion.
         let res = match find_binary(ctx.host_root, "kubelet") {
             None => Some("couldn't get kubelet version: kubelet not found in system path".into()),
@@ -289,6 +364,11 @@ impl Phase for Preflight {
                     busy.then(|| format!("{} is not empty", local.data_dir)),
                 );
             } else if let Some(ext) = &cfg.cluster.etcd.external {
+                let errs = etcd::check(ctx.host_root, ext);
+                c.error_if(
+                    "ExternalEtcdVersion",
+                    (!errs.is_empty()).then(|| errs.join("; ")),
+                );
                 let missing: Vec<&str> = [&ext.ca_file, &ext.cert_file, &ext.key_file]
                     .into_iter()
                     .filter(|f| !f.is_empty() && !ctx.path(f).is_file())
@@ -299,6 +379,9 @@ impl Phase for Preflight {
                     (!missing.is_empty()).then(|| format!("missing files: {}", missing.join(", "))),
                 );
             }
+        }
+        if cp {
+            image_pull_check(&mut c, ctx);
         }
         Ok(Plan {
             phase: "preflight".into(),
@@ -387,37 +470,46 @@ fn read_mem_mb(path: &Path) -> Result<u64, String> {
         .ok_or_else(|| format!("no MemTotal in {}", path.display()))
 }
 
-fn http_proxy_check(c: &mut Checks, host: &str) {
-    let get = |n: &str| {
-        std::env::var(n)
-            .or_else(|_| std::env::var(n.to_uppercase()))
-            .unwrap_or_default()
-    };
-    let proxy = get("https_proxy");
-    if proxy.is_empty() {
-        c.push("HTTPProxy", CheckOutcome::Ok);
-        return;
-    }
-    let no_proxy = get("no_proxy");
-    let excluded = no_proxy.split(',').any(|e| {
-        let e = e.trim();
-        e == host
-            || e == "*"
-            || parse_cidrs(e)
-                .ok()
-                .zip(host.parse::<IpAddr>().ok())
-                .is_some_and(|(nets, ip)| nets.iter().any(|n| n.contains(&ip)))
-    });
+fn http_proxy_check(c: &mut Checks, env: &ProxyEnv, host: &str) {
+    let (url, port) = proxy::check_url(host);
     c.push(
         "HTTPProxy",
-        if excluded {
-            CheckOutcome::Ok
-        } else {
-            CheckOutcome::Warning(format!(
-                "Connection to \"https://{host}\" uses proxy \"{proxy}\". If that is not intended, adjust your proxy settings"
-            ))
+        match env.proxy_for("https", host, port) {
+            None => CheckOutcome::Ok,
+            Some(p) => CheckOutcome::Warning(format!(
+                "Connection to {url:?} uses proxy {p:?}. If that is not intended, adjust your proxy settings"
+            )),
         },
     );
+}
+
+/// `ImagePull`: every image of `config images list` is on the node (staged by bake).
+fn image_pull_check(c: &mut Checks, ctx: &Context) {
+    let cfg = ctx.config;
+    let list = super::params::control_plane_params(ctx).and_then(|p| {
+        crate::manifests::images_list(
+            &p,
+            &crate::manifests::AddonImageParams {
+                dns_disabled: cfg.cluster.dns.disabled,
+                dns_image_repository: Some(cfg.cluster.dns.image_repository.clone()),
+                dns_image_tag: Some(cfg.cluster.dns.image_tag.clone()),
+                proxy_disabled: cfg.cluster.proxy.disabled,
+            },
+        )
+        .map_err(anyhow::Error::from)
+    });
+    let res = match list {
+        Err(e) => Some(format!("cannot compute the required images: {e:#}")),
+        Ok(list) => {
+            let missing = images::missing_images(
+                ctx.host_root,
+                &list,
+                &cfg.node_registration().image_pull_policy,
+            );
+            (!missing.is_empty()).then(|| missing.join("; "))
+        }
+    };
+    c.error_if("ImagePull", res);
 }
 
 /// Address families in use: service CIDR, pod CIDR and the advertise address (init/CP), or the
