@@ -59,10 +59,79 @@ pub fn write_atomic_with(
     tmp.write_all(content)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
+    if !defer_dir_sync(dir) {
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
     }
     Ok(())
+}
+
+/// Directories whose sync is deferred to the end of the active [`DirSyncBatch`].
+static DEFERRED_DIRS: std::sync::Mutex<Option<std::collections::BTreeSet<PathBuf>>> =
+    std::sync::Mutex::new(None);
+
+fn defer_dir_sync(dir: &Path) -> bool {
+    match DEFERRED_DIRS.lock() {
+        Ok(mut g) => match g.as_mut() {
+            Some(set) => {
+                set.insert(dir.to_path_buf());
+                true
+            }
+            None => false,
+        },
+        Err(_) => false,
+    }
+}
+
+/// A batch of atomic writes whose directory syncs are done once per directory at
+/// [`DirSyncBatch::finish`] instead of once per file. Every file's content is still synced
+/// before its rename, so a crash leaves each file old or complete; what a crash before `finish`
+/// can lose is a rename — callers record their work as done only after `finish` (the firstboot
+/// runner marks a phase done after it). Process-wide; a nested batch is a no-op.
+#[must_use = "call finish() to sync the directories"]
+pub struct DirSyncBatch {
+    owner: bool,
+}
+
+impl DirSyncBatch {
+    /// Starts deferring directory syncs.
+    pub fn begin() -> Self {
+        let mut owner = false;
+        if let Ok(mut g) = DEFERRED_DIRS.lock() {
+            if g.is_none() {
+                *g = Some(Default::default());
+                owner = true;
+            }
+        }
+        DirSyncBatch { owner }
+    }
+
+    /// Syncs every directory written into since [`DirSyncBatch::begin`].
+    pub fn finish(mut self) -> std::io::Result<()> {
+        self.flush()
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.owner {
+            return Ok(());
+        }
+        self.owner = false;
+        let dirs = DEFERRED_DIRS
+            .lock()
+            .map(|mut g| g.take().unwrap_or_default())
+            .unwrap_or_default();
+        for d in dirs {
+            fs::File::open(&d)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for DirSyncBatch {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
 }
 
 /// [`write_atomic_with`] with 0755 parents, the error naming `path`.
@@ -134,6 +203,34 @@ pub fn human_size(n: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn batched_writes_defer_directory_syncs_until_finish() {
+        let dir = tempfile::tempdir().unwrap();
+        let batch = DirSyncBatch::begin();
+        let nested = DirSyncBatch::begin();
+        write_atomic_with(&dir.path().join("a/x"), b"1", 0o600, 0o700).unwrap();
+        write_atomic_with(&dir.path().join("a/y"), b"2", 0o644, 0o700).unwrap();
+        let pending = DEFERRED_DIRS.lock().unwrap().clone().unwrap();
+        assert!(pending.contains(&dir.path().join("a")), "{pending:?}");
+        nested.finish().unwrap();
+        assert!(
+            DEFERRED_DIRS.lock().unwrap().is_some(),
+            "a nested batch must not end the outer one"
+        );
+        batch.finish().unwrap();
+        assert!(DEFERRED_DIRS.lock().unwrap().is_none());
+        assert_eq!(fs::read(dir.path().join("a/x")).unwrap(), b"1");
+        assert_eq!(
+            fs::metadata(dir.path().join("a/y"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o644
+        );
+    }
+
     use super::*;
 
     #[test]

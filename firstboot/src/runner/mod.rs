@@ -466,7 +466,11 @@ fn run_phase(
             });
         }
     };
+    let batch = offline::fsutil::DirSyncBatch::begin();
     phase.apply(ctx, &plan, &mut progress)?;
+    batch
+        .finish()
+        .map_err(|e| anyhow::anyhow!("cannot sync the phase's directories: {e}"))?;
     print_checks(&plan);
     phase.finish(ctx, &plan)?;
     let n_files = plan
