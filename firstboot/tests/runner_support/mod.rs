@@ -22,6 +22,9 @@ nodeRegistration:
   name: vm
   criSocket: unix:///var/run/containerd/containerd.sock
   ignorePreflightErrors: [all]
+# The node is a directory: nothing runs the control plane, so the cluster phases are skipped
+# (they are tested against the in-memory API server elsewhere).
+skipPhases: [wait-control-plane, upload-config, upload-certs, mark-control-plane, bootstrap-token, kubelet-finalize, addon, show-join-command]
 ---
 apiVersion: kubeadm.k8s.io/v1beta4
 kind: ClusterConfiguration
