@@ -1,6 +1,7 @@
 //! The `firstboot` command line: clap definitions and dispatch.
 
 pub mod certs;
+pub mod token;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -98,6 +99,12 @@ Phases (kubeadm order; phases after kubelet-start need an API server and are not
         after_help = "Examples:\n  firstboot config print\n  firstboot config validate --config /etc/kubebake/firstboot.yaml"
     )]
     Config(ConfigCommand),
+    /// Bootstrap tokens (create, list, delete, generate); needs the admin kubeconfig.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  firstboot token create --print-join-config\n  firstboot token list -o json\n  firstboot token delete abcdef\n\nTokens are secrets and are printed only to stdout."
+    )]
+    Token(token::TokenCommand),
 }
 
 /// Flags of `run`, `init` and `join`.
@@ -264,6 +271,7 @@ fn dispatch(cli: &Cli, fault: Option<&FaultHook>) -> Result<(), CliError> {
         Command::Status(a) => status(g, a.output),
         Command::Certs(c) => certs::run(g, c),
         Command::Config(c) => config_cmd(g, c),
+        Command::Token(c) => token::run(g, c),
     }
 }
 
