@@ -216,9 +216,7 @@ fn secret_data(v: &Value) -> BTreeMap<String, String> {
         .iter()
         .map(|(k, x)| {
             let raw = match x {
-                Value::String(s) => base64::engine::general_purpose::STANDARD
-                    .decode(s)
-                    .unwrap(),
+                Value::String(s) => base64::engine::general_purpose::STANDARD.decode(s).unwrap(),
                 Value::Array(a) => a.iter().map(|b| b.as_u64().unwrap() as u8).collect(),
                 _ => panic!("data {k}: {x}"),
             };
@@ -231,7 +229,12 @@ fn secret_data(v: &Value) -> BTreeMap<String, String> {
 fn bootstrap_token_plan_matches_kubeadm_objects() {
     let root = root_with_admin_conf();
     let cfg = reference_config();
-    let plan = plan_of(&bootstrap_token::BootstrapTokenPhase, root.path(), &cfg, &[]);
+    let plan = plan_of(
+        &bootstrap_token::BootstrapTokenPhase,
+        root.path(),
+        &cfg,
+        &[],
+    );
 
     // Order of §7.3: token Secrets, RBAC, cluster-info, cluster-info RBAC.
     let order: Vec<String> = objects(&plan)
@@ -239,7 +242,10 @@ fn bootstrap_token_plan_matches_kubeadm_objects() {
         .map(|o| format!("{}/{}", o.resource.kind, o.name))
         .collect();
     let secret_name = order[0].clone();
-    assert!(secret_name.starts_with("Secret/bootstrap-token-"), "{order:?}");
+    assert!(
+        secret_name.starts_with("Secret/bootstrap-token-"),
+        "{order:?}"
+    );
     assert_eq!(
         order[1..],
         [
@@ -256,14 +262,46 @@ fn bootstrap_token_plan_matches_kubeadm_objects() {
     );
 
     for (kind, name, rel) in [
-        ("ClusterRole", "kubeadm:get-nodes", "clusterrole/kubeadm_get-nodes.yaml"),
-        ("ClusterRoleBinding", "kubeadm:get-nodes", "clusterrolebinding/kubeadm_get-nodes.yaml"),
-        ("ClusterRoleBinding", "kubeadm:kubelet-bootstrap", "clusterrolebinding/kubeadm_kubelet-bootstrap.yaml"),
-        ("ClusterRoleBinding", "kubeadm:node-autoapprove-bootstrap", "clusterrolebinding/kubeadm_node-autoapprove-bootstrap.yaml"),
-        ("ClusterRoleBinding", "kubeadm:node-autoapprove-certificate-rotation", "clusterrolebinding/kubeadm_node-autoapprove-certificate-rotation.yaml"),
-        ("ClusterRoleBinding", "kubeadm:apiserver-kubelet-client", "clusterrolebinding/kubeadm_apiserver-kubelet-client.yaml"),
-        ("Role", "kubeadm:bootstrap-signer-clusterinfo", "role/kube-public__kubeadm_bootstrap-signer-clusterinfo.yaml"),
-        ("RoleBinding", "kubeadm:bootstrap-signer-clusterinfo", "rolebinding/kube-public__kubeadm_bootstrap-signer-clusterinfo.yaml"),
+        (
+            "ClusterRole",
+            "kubeadm:get-nodes",
+            "clusterrole/kubeadm_get-nodes.yaml",
+        ),
+        (
+            "ClusterRoleBinding",
+            "kubeadm:get-nodes",
+            "clusterrolebinding/kubeadm_get-nodes.yaml",
+        ),
+        (
+            "ClusterRoleBinding",
+            "kubeadm:kubelet-bootstrap",
+            "clusterrolebinding/kubeadm_kubelet-bootstrap.yaml",
+        ),
+        (
+            "ClusterRoleBinding",
+            "kubeadm:node-autoapprove-bootstrap",
+            "clusterrolebinding/kubeadm_node-autoapprove-bootstrap.yaml",
+        ),
+        (
+            "ClusterRoleBinding",
+            "kubeadm:node-autoapprove-certificate-rotation",
+            "clusterrolebinding/kubeadm_node-autoapprove-certificate-rotation.yaml",
+        ),
+        (
+            "ClusterRoleBinding",
+            "kubeadm:apiserver-kubelet-client",
+            "clusterrolebinding/kubeadm_apiserver-kubelet-client.yaml",
+        ),
+        (
+            "Role",
+            "kubeadm:bootstrap-signer-clusterinfo",
+            "role/kube-public__kubeadm_bootstrap-signer-clusterinfo.yaml",
+        ),
+        (
+            "RoleBinding",
+            "kubeadm:bootstrap-signer-clusterinfo",
+            "rolebinding/kube-public__kubeadm_bootstrap-signer-clusterinfo.yaml",
+        ),
     ] {
         assert_matches_reference(find(&plan, kind, name), rel);
     }
@@ -306,7 +344,9 @@ fn token_secret_matches_the_upload_certs_token_shape() {
     };
     let s = bootstrap_token::token_secret(&t, reference_start_time()).unwrap();
     let got = secret_data(&serde_json::to_value(&s).unwrap());
-    let want = secret_data(&reference("secret/kube-system__bootstrap-token-0s140a.yaml"));
+    let want = secret_data(&reference(
+        "secret/kube-system__bootstrap-token-0s140a.yaml",
+    ));
     assert_eq!(got, want);
     // `expires` wins and is normalised to UTC; ttl 0 means no expiration key.
     let mut t2 = t.clone();
@@ -332,7 +372,12 @@ fn generated_token_is_recorded_0600_and_reused() {
     use std::os::unix::fs::PermissionsExt;
     let root = root_with_admin_conf();
     let cfg = reference_config();
-    let first = plan_of(&bootstrap_token::BootstrapTokenPhase, root.path(), &cfg, &[]);
+    let first = plan_of(
+        &bootstrap_token::BootstrapTokenPhase,
+        root.path(),
+        &cfg,
+        &[],
+    );
     let file = bootstrap_token::tokens_file_node_path(&cfg);
     assert_eq!(file, "/var/lib/kubebake/firstboot/bootstrap-tokens.json");
     let item = first
@@ -342,7 +387,12 @@ fn generated_token_is_recorded_0600_and_reused() {
         .expect("the generated token is recorded before any Secret");
     assert!(matches!(first.items[0], PlanItem::File { .. }));
     // Planning again without applying generates another token: the value is random.
-    let other = plan_of(&bootstrap_token::BootstrapTokenPhase, root.path(), &cfg, &[]);
+    let other = plan_of(
+        &bootstrap_token::BootstrapTokenPhase,
+        root.path(),
+        &cfg,
+        &[],
+    );
     assert_ne!(objects(&first)[0].name, objects(&other)[0].name);
     // After the record is written (a crash right after it), the same token is used.
     phases::apply_item(root.path(), item).unwrap();
@@ -351,11 +401,19 @@ fn generated_token_is_recorded_0600_and_reused() {
         std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    let again = plan_of(&bootstrap_token::BootstrapTokenPhase, root.path(), &cfg, &[]);
+    let again = plan_of(
+        &bootstrap_token::BootstrapTokenPhase,
+        root.path(),
+        &cfg,
+        &[],
+    );
     assert_eq!(objects(&first)[0].name, objects(&again)[0].name);
     assert_eq!(objects(&first)[0].body, objects(&again)[0].body);
     assert!(
-        !again.items.iter().any(|i| matches!(i, PlanItem::File { .. })),
+        !again
+            .items
+            .iter()
+            .any(|i| matches!(i, PlanItem::File { .. })),
         "nothing new to record"
     );
     let (tokens, new) = bootstrap_token::resolve_tokens(root.path(), &cfg).unwrap();
@@ -377,8 +435,16 @@ fn user_tokens_are_used_as_given() {
             1,
         );
     let cfg = config::load_str("t.yaml", &text, &facts(), Some(Mode::Init)).unwrap();
-    let plan = plan_of(&bootstrap_token::BootstrapTokenPhase, root.path(), &cfg, &[]);
-    assert!(!plan.items.iter().any(|i| matches!(i, PlanItem::File { .. })));
+    let plan = plan_of(
+        &bootstrap_token::BootstrapTokenPhase,
+        root.path(),
+        &cfg,
+        &[],
+    );
+    assert!(!plan
+        .items
+        .iter()
+        .any(|i| matches!(i, PlanItem::File { .. })));
     let a = secret_data(&find(&plan, "Secret", "bootstrap-token-abcdef").body);
     assert_eq!(a["token-secret"], "0123456789abcdef");
     assert_eq!(a["description"], "ci");
@@ -417,18 +483,58 @@ fn addon_plan_matches_kubeadm_objects() {
         ]
     );
     for (kind, name, rel) in [
-        ("ConfigMap", "coredns", "configmap/kube-system__coredns.yaml"),
-        ("ClusterRole", "system:coredns", "clusterrole/system_coredns.yaml"),
-        ("ClusterRoleBinding", "system:coredns", "clusterrolebinding/system_coredns.yaml"),
-        ("ServiceAccount", "coredns", "serviceaccount/kube-system__coredns.yaml"),
-        ("Deployment", "coredns", "deployment/kube-system__coredns.yaml"),
+        (
+            "ConfigMap",
+            "coredns",
+            "configmap/kube-system__coredns.yaml",
+        ),
+        (
+            "ClusterRole",
+            "system:coredns",
+            "clusterrole/system_coredns.yaml",
+        ),
+        (
+            "ClusterRoleBinding",
+            "system:coredns",
+            "clusterrolebinding/system_coredns.yaml",
+        ),
+        (
+            "ServiceAccount",
+            "coredns",
+            "serviceaccount/kube-system__coredns.yaml",
+        ),
+        (
+            "Deployment",
+            "coredns",
+            "deployment/kube-system__coredns.yaml",
+        ),
         ("Service", "kube-dns", "service/kube-system__kube-dns.yaml"),
-        ("ConfigMap", "kube-proxy", "configmap/kube-system__kube-proxy.yaml"),
-        ("DaemonSet", "kube-proxy", "daemonset/kube-system__kube-proxy.yaml"),
-        ("ServiceAccount", "kube-proxy", "serviceaccount/kube-system__kube-proxy.yaml"),
-        ("ClusterRoleBinding", "kubeadm:node-proxier", "clusterrolebinding/kubeadm_node-proxier.yaml"),
+        (
+            "ConfigMap",
+            "kube-proxy",
+            "configmap/kube-system__kube-proxy.yaml",
+        ),
+        (
+            "DaemonSet",
+            "kube-proxy",
+            "daemonset/kube-system__kube-proxy.yaml",
+        ),
+        (
+            "ServiceAccount",
+            "kube-proxy",
+            "serviceaccount/kube-system__kube-proxy.yaml",
+        ),
+        (
+            "ClusterRoleBinding",
+            "kubeadm:node-proxier",
+            "clusterrolebinding/kubeadm_node-proxier.yaml",
+        ),
         ("Role", "kube-proxy", "role/kube-system__kube-proxy.yaml"),
-        ("RoleBinding", "kube-proxy", "rolebinding/kube-system__kube-proxy.yaml"),
+        (
+            "RoleBinding",
+            "kube-proxy",
+            "rolebinding/kube-system__kube-proxy.yaml",
+        ),
     ] {
         assert_matches_reference(find(&plan, kind, name), rel);
     }
@@ -436,7 +542,10 @@ fn addon_plan_matches_kubeadm_objects() {
     let cm = find(&plan, "ConfigMap", "kube-proxy");
     let want = reference("configmap/kube-system__kube-proxy.yaml");
     assert_eq!(cm.body["data"], want["data"]);
-    assert_eq!(cm.body["metadata"]["annotations"], want["metadata"]["annotations"]);
+    assert_eq!(
+        cm.body["metadata"]["annotations"],
+        want["metadata"]["annotations"]
+    );
 }
 
 #[test]
@@ -472,7 +581,10 @@ fn addon_overrides_images_disabled_and_skipped() {
     let cfg = config_with("dns:\n  disabled: true", "");
     let plan = plan_of(&addon::Addon, root.path(), &cfg, &[]);
     let kinds: Vec<String> = objects(&plan).iter().map(|o| o.name.clone()).collect();
-    assert!(!kinds.iter().any(|n| n == "coredns" || n == "kube-dns"), "{kinds:?}");
+    assert!(
+        !kinds.iter().any(|n| n == "coredns" || n == "kube-dns"),
+        "{kinds:?}"
+    );
     assert_eq!(objects(&plan).len(), 6);
     assert!(plan.to_string().contains("coredns: disabled"));
     assert_eq!(addon::disabled_addons(&cfg, &[]), (true, false));
@@ -510,7 +622,10 @@ fn kube_proxy_user_config_is_merged_over_kubeadm_defaults() {
     let conf: Value = serde_yaml::from_str(text).unwrap();
     assert_eq!(conf["mode"], "ipvs");
     assert_eq!(conf["ipvs"]["strictARP"], true);
-    assert_eq!(conf["ipvs"]["scheduler"], "", "untouched sibling fields stay");
+    assert_eq!(
+        conf["ipvs"]["scheduler"], "",
+        "untouched sibling fields stay"
+    );
     assert_eq!(conf["featureGates"]["SomeGate"], true);
     assert_eq!(conf["clusterCIDR"], "10.244.0.0/16");
     assert_eq!(conf["bindAddress"], "0.0.0.0");
@@ -525,10 +640,12 @@ fn kube_proxy_user_config_is_merged_over_kubeadm_defaults() {
     let text = cm.body["data"]["config.conf"].as_str().unwrap();
     assert!(text.contains("\nclusterCIDR: 10.244.0.0/16\n"), "{text}");
     assert!(!text.contains("featureGates"));
-    assert!(cm.body["metadata"]["annotations"][addon::COMPONENT_CONFIG_HASH_ANNOTATION]
-        .as_str()
-        .unwrap()
-        .starts_with("sha256:"));
+    assert!(
+        cm.body["metadata"]["annotations"][addon::COMPONENT_CONFIG_HASH_ANNOTATION]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
     // A user value that differs from kubeadm's is kept, with a warning in the plan.
     let (conf, warnings) = addon::kube_proxy_config(
         Some(&serde_yaml::from_str("bindAddress: 10.0.0.1").unwrap()),
@@ -555,7 +672,106 @@ fn component_config_hash_matches_the_spec_vector() {
 #[test]
 fn phases_are_runnable_in_the_init_catalog() {
     for name in ["bootstrap-token", "addon"] {
-        assert!(firstboot::runner::catalog::find(Mode::Init, name).unwrap().runnable);
+        assert!(
+            firstboot::runner::catalog::find(Mode::Init, name)
+                .unwrap()
+                .runnable
+        );
         assert_eq!(phases::for_name(Mode::Init, name).unwrap().name(), name);
     }
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_firstboot");
+
+fn firstboot(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(BIN).args(args).output().unwrap()
+}
+
+#[test]
+fn token_generate_and_offline_errors() {
+    let out = firstboot(&["token", "generate"]);
+    assert!(out.status.success());
+    let t = String::from_utf8(out.stdout).unwrap();
+    let t = t.trim();
+    assert!(config::validate::is_bootstrap_token(t), "{t:?}");
+    assert_ne!(
+        t,
+        String::from_utf8(firstboot(&["token", "generate"]).stdout)
+            .unwrap()
+            .trim()
+    );
+    // A malformed token is bad input (exit 2) and is not echoed.
+    let out = firstboot(&["token", "create", "abcdef.NOTAVALIDSECRET"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("NOTAVALIDSECRET"));
+    for bad in [
+        vec!["token", "create", "--usages", "signing,nope"],
+        vec!["token", "create", "--groups", "system:nodes"],
+        vec!["token", "create", "--ttl", "forever"],
+        vec!["token", "delete", "not-an-id"],
+    ] {
+        let out = firstboot(&bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
+    // No cluster: a clear failure naming the kubeconfig.
+    let root = tempfile::tempdir().unwrap();
+    let out = firstboot(&["--root", root.path().to_str().unwrap(), "token", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/etc/kubernetes/admin.conf"));
+}
+
+#[test]
+fn token_help_has_examples_and_says_where_secrets_go() {
+    for cmd in ["create", "list", "generate"] {
+        let out = firstboot(&["token", cmd, "--help"]);
+        assert!(out.status.success());
+        let help = String::from_utf8(out.stdout).unwrap();
+        assert!(help.contains("Example"), "{cmd}: {help}");
+        assert!(help.contains("stdout"), "{cmd}: {help}");
+    }
+    let help = String::from_utf8(firstboot(&["token", "create", "--help"]).stdout).unwrap();
+    assert!(help.contains("--print-join-config"));
+}
+
+#[test]
+fn dry_run_prints_objects_and_writes_nothing() {
+    let root = root_with_admin_conf();
+    let text = std::fs::read_to_string(format!("{FIXTURES}/kubeadm-config.yaml"))
+        .unwrap()
+        .replacen(
+            "nodeRegistration:",
+            "localAPIEndpoint:\n  advertiseAddress: 192.0.2.2\nnodeRegistration:",
+            1,
+        );
+    let cfg = root.path().join("cfg.yaml");
+    std::fs::write(&cfg, text).unwrap();
+    let r = root.path().to_str().unwrap();
+    let c = cfg.to_str().unwrap();
+    for phase in ["bootstrap-token", "addon"] {
+        let out = firstboot(&[
+            "--root",
+            r,
+            "--config",
+            c,
+            "--dry-run",
+            "init",
+            "phase",
+            phase,
+        ]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{phase}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains(&format!("[{phase}] apply ")), "{stdout}");
+        if phase == "bootstrap-token" {
+            assert!(stdout.contains(".<redacted>"), "{stdout}");
+            assert!(stdout.contains("apply ConfigMap kube-public/cluster-info"));
+        }
+    }
+    assert!(
+        !root.path().join("var").exists(),
+        "dry run wrote the token record"
+    );
 }

@@ -14,7 +14,9 @@ use super::{CliError, GlobalOpts, Output};
 use crate::config::{self, validate, GoDuration, DEFAULT_TOKEN_GROUP};
 use crate::kube::Cluster;
 use crate::kubeconfig::Kubeconfig;
-use crate::phases::bootstrap_token::{token_secret, ADMIN_CONF, TOKEN_NAMESPACE, TOKEN_SECRET_TYPE};
+use crate::phases::bootstrap_token::{
+    token_secret, ADMIN_CONF, TOKEN_NAMESPACE, TOKEN_SECRET_TYPE,
+};
 use crate::phases::join_material_standin::token::{self, BootstrapToken};
 
 /// `token` subcommands.
@@ -56,7 +58,6 @@ Example:
 The token is a secret and is printed only to stdout.")]
     Generate,
 }
-
 
 /// Flags of `token create`.
 #[derive(Debug, Args)]
@@ -186,7 +187,11 @@ pub fn token_from_args(a: &CreateArgs) -> Result<config::BootstrapToken, CliErro
 
 /// The JoinConfiguration document (`kubeadm.k8s.io/v1beta4`) for `token`, discovering the
 /// cluster through the server and CA of the kubeconfig at `path`.
-pub fn join_config_yaml(path: &std::path::Path, display: &str, token: &str) -> anyhow::Result<String> {
+pub fn join_config_yaml(
+    path: &std::path::Path,
+    display: &str,
+    token: &str,
+) -> anyhow::Result<String> {
     let kc = Kubeconfig::load(path).map_err(|e| anyhow::anyhow!("{display}: {e}"))?;
     let server = kc
         .server()
@@ -244,7 +249,10 @@ fn create(g: &GlobalOpts, a: &CreateArgs) -> Result<(), CliError> {
         None
     };
     let cluster = connect(g)?;
-    if !cluster.create_if_missing(&secret).map_err(CliError::failed)? {
+    if !cluster
+        .create_if_missing(&secret)
+        .map_err(CliError::failed)?
+    {
         return Err(CliError::failed(anyhow::anyhow!(
             "a token with id {id:?} already exists"
         )));
@@ -283,10 +291,7 @@ pub struct ListedToken {
 /// Reads a token Secret; `None` for Secrets that are not valid tokens.
 pub fn token_from_secret(s: &Secret) -> Option<ListedToken> {
     let d = s.data.as_ref()?;
-    let get = |k: &str| {
-        d.get(k)
-            .map(|v| String::from_utf8_lossy(&v.0).into_owned())
-    };
+    let get = |k: &str| d.get(k).map(|v| String::from_utf8_lossy(&v.0).into_owned());
     let id = get("token-id")?;
     let secret = get("token-secret")?;
     let full = format!("{id}.{secret}");
@@ -383,9 +388,11 @@ fn delete(g: &GlobalOpts, a: &DeleteArgs) -> Result<(), CliError> {
     let mut ids = Vec::new();
     for raw in &a.ids {
         let id = match raw.split_once('.') {
-            Some(_) => BootstrapToken::parse(raw)
-                .map_err(|e| CliError::bad_input(anyhow::anyhow!("{e}")))?
-                .id,
+            Some(_) => {
+                BootstrapToken::parse(raw)
+                    .map_err(|e| CliError::bad_input(anyhow::anyhow!("{e}")))?
+                    .id
+            }
             None if token::is_valid_id(raw) => raw.clone(),
             None => {
                 return Err(CliError::bad_input(anyhow::anyhow!(
@@ -410,4 +417,3 @@ fn delete(g: &GlobalOpts, a: &DeleteArgs) -> Result<(), CliError> {
     }
     Ok(())
 }
-

@@ -432,8 +432,8 @@ pub fn kube_proxy_config(
     let mut cfg = kube_proxy_zero_config();
     let mut warnings = Vec::new();
     if let Some(u) = user {
-        let u: Value = serde_json::to_value(u)
-            .map_err(|e| anyhow::anyhow!("KubeProxyConfiguration: {e}"))?;
+        let u: Value =
+            serde_json::to_value(u).map_err(|e| anyhow::anyhow!("KubeProxyConfiguration: {e}"))?;
         merge(&mut cfg, &u);
     }
     let mut default = |path: &[&str], want: &str, only_if: bool| {
@@ -667,8 +667,7 @@ impl Phase for Addon {
             },
         )?;
         if !ctx.selected("addon", "coredns") {
-            plan.items
-                .push(PlanItem::Note("coredns: skipped".into()));
+            plan.items.push(PlanItem::Note("coredns: skipped".into()));
         } else if c.dns.disabled {
             plan.items
                 .push(PlanItem::Note("coredns: disabled (dns.disabled)".into()));
@@ -694,8 +693,9 @@ impl Phase for Addon {
             plan.items
                 .push(PlanItem::Note("kube-proxy: skipped".into()));
         } else if c.proxy.disabled {
-            plan.items
-                .push(PlanItem::Note("kube-proxy: disabled (proxy.disabled)".into()));
+            plan.items.push(PlanItem::Note(
+                "kube-proxy: disabled (proxy.disabled)".into(),
+            ));
         } else {
             let adv = p.advertise_address;
             let server = crate::kubeconfig::control_plane_endpoint_url(
@@ -708,18 +708,14 @@ impl Phase for Addon {
                 &c.networking.pod_subnet,
                 adv.is_ipv6(),
             )?;
-            plan.items
-                .extend(warnings.into_iter().map(PlanItem::Note));
+            plan.items.extend(warnings.into_iter().map(PlanItem::Note));
             let cm = kube_proxy_configmap(&config, &server, cfg.kube_proxy.is_some());
             let ds = kube_proxy_daemonset(
                 &images.kube_proxy,
                 manifests::proxy_env_vars(std::env::vars()),
             );
-            plan.items.extend(
-                kube_proxy_items(&cm, &ds)
-                    .into_iter()
-                    .map(PlanItem::Object),
-            );
+            plan.items
+                .extend(kube_proxy_items(&cm, &ds).into_iter().map(PlanItem::Object));
         }
         Ok(plan)
     }
@@ -733,7 +729,8 @@ impl Phase for Addon {
         progress: &mut dyn FnMut(usize),
     ) -> anyhow::Result<()> {
         for (i, item) in plan.items.iter().enumerate() {
-            if let PlanItem::Object(o) = item {
+            // `--dry-run` has no connection and only prints the objects.
+            if let (PlanItem::Object(o), Some(_)) = (item, ctx.cluster) {
                 let cluster = ctx.cluster()?;
                 let mut o = o.clone();
                 let ns = o.namespace.as_deref();

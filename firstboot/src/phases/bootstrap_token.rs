@@ -88,9 +88,8 @@ pub fn resolve_tokens(
         if t.token.is_empty() {
             let value = match recorded.tokens.get(&i) {
                 Some(v) => {
-                    token::BootstrapToken::parse(v).map_err(|e| {
-                        anyhow::anyhow!("{node_path}: bootstrap token {i}: {e}")
-                    })?;
+                    token::BootstrapToken::parse(v)
+                        .map_err(|e| anyhow::anyhow!("{node_path}: bootstrap token {i}: {e}"))?;
                     v.clone()
                 }
                 None => {
@@ -336,7 +335,10 @@ pub fn cluster_info_configmap(kubeconfig: &Path, display: &str) -> anyhow::Resul
 /// `admin.conf`; with its display name.
 pub fn phase_kubeconfig(ctx: &Context) -> (PathBuf, String) {
     match ctx.cluster {
-        Some(c) => (c.kubeconfig().to_path_buf(), c.kubeconfig().display().to_string()),
+        Some(c) => (
+            c.kubeconfig().to_path_buf(),
+            c.kubeconfig().display().to_string(),
+        ),
         None => (ctx.path(ADMIN_CONF), ADMIN_CONF.to_string()),
     }
 }

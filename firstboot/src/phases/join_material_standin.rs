@@ -34,7 +34,8 @@ pub mod token {
     }
 
     fn all_token_chars(s: &str) -> bool {
-        s.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+        s.bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
     }
 
     /// Whether `id` is a valid token id (`^[a-z0-9]{6}$`).
@@ -157,7 +158,10 @@ mod tests {
         ))
         .unwrap();
         let content = cm["data"]["kubeconfig"].as_str().unwrap();
-        for (id, secret) in [("11y76f", "gufmx1gc18nis10f"), ("ogfpit", "r2l7g8hh011s1pgd")] {
+        for (id, secret) in [
+            ("11y76f", "gufmx1gc18nis10f"),
+            ("ogfpit", "r2l7g8hh011s1pgd"),
+        ] {
             assert_eq!(
                 jws::sign(content, id, secret),
                 cm["data"][format!("jws-kubeconfig-{id}").as_str()]

@@ -252,7 +252,8 @@ pub trait Phase {
         progress: &mut dyn FnMut(usize),
     ) -> anyhow::Result<()> {
         for (i, item) in plan.items.iter().enumerate() {
-            if let PlanItem::Object(o) = item {
+            // Objects need the cluster; `--dry-run` (no connection) only prints them.
+            if let (PlanItem::Object(o), Some(_)) = (item, ctx.cluster) {
                 ctx.cluster()?.execute(o)?;
             }
             apply_item(ctx.root, item)?;
