@@ -3,6 +3,7 @@
 pub mod certs;
 pub mod upgrade;
 pub mod userdata;
+pub mod token;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -109,6 +110,12 @@ Phases (kubeadm order; phases after kubelet-start need an API server and are not
     /// Cloud-init user-data for nodes, and the cluster's CA set it is rendered from.
     #[command(subcommand, after_help = userdata::USERDATA_HELP)]
     Userdata(userdata::UserdataCommand),
+    /// Bootstrap tokens (create, list, delete, generate); needs the admin kubeconfig.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  firstboot token create --print-join-config\n  firstboot token list -o json\n  firstboot token delete abcdef\n\nTokens are secrets and are printed only to stdout."
+    )]
+    Token(token::TokenCommand),
 }
 
 /// Flags of `run`, `init` and `join`.
@@ -277,6 +284,7 @@ fn dispatch(cli: &Cli, fault: Option<&FaultHook>) -> Result<(), CliError> {
         Command::Upgrade(c) => upgrade::run(g, c),
         Command::Config(c) => config_cmd(g, c),
         Command::Userdata(c) => userdata::run(g, c),
+        Command::Token(c) => token::run(g, c),
     }
 }
 

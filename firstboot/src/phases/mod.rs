@@ -2,9 +2,12 @@
 //! what it will produce (a [`Plan`]: directories, files with modes, checks) and then *applies*
 //! the plan with atomic writes. Plans are printed by `--dry-run`.
 
+pub mod addon;
+pub mod bootstrap_token;
 pub mod certs;
 pub mod control_plane;
 pub mod etcd;
+pub mod join_material_standin;
 pub mod kubeconfig;
 pub mod kubelet_start;
 pub mod params;
@@ -249,7 +252,8 @@ pub trait Phase {
         progress: &mut dyn FnMut(usize),
     ) -> anyhow::Result<()> {
         for (i, item) in plan.items.iter().enumerate() {
-            if let PlanItem::Object(o) = item {
+            // Objects need the cluster; `--dry-run` (no connection) only prints them.
+            if let (PlanItem::Object(o), Some(_)) = (item, ctx.cluster) {
                 ctx.cluster()?.execute(o)?;
             }
             apply_item(ctx.root, item)?;
@@ -293,6 +297,8 @@ pub fn for_name(mode: Mode, name: &str) -> Option<Box<dyn Phase>> {
         (Mode::Init, "etcd") => Some(Box::new(etcd::Etcd)),
         (Mode::Init, "control-plane") => Some(Box::new(control_plane::ControlPlane)),
         (Mode::Init, "kubelet-start") => Some(Box::new(kubelet_start::KubeletStart)),
+        (Mode::Init, "bootstrap-token") => Some(Box::new(bootstrap_token::BootstrapTokenPhase)),
+        (Mode::Init, "addon") => Some(Box::new(addon::Addon)),
         _ => None,
     }
 }

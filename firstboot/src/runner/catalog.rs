@@ -117,7 +117,7 @@ pub const INIT_PHASES: &[PhaseInfo] = &[
     p(
         "bootstrap-token",
         &[],
-        false,
+        true,
         "Generate bootstrap tokens used to join a node to a cluster",
     ),
     p(
@@ -129,7 +129,7 @@ pub const INIT_PHASES: &[PhaseInfo] = &[
     p(
         "addon",
         &["coredns", "kube-proxy"],
-        false,
+        true,
         "Install the CoreDNS and kube-proxy addons",
     ),
     p("show-join-command", &[], false, "Show the join command"),
