@@ -367,15 +367,21 @@ pub fn run(cfg: &NodeConfig, facts: &HostFacts, req: &RunRequest) -> Result<(), 
         journal.write(&paths.journal)?;
         return Ok(());
     }
-    let missing = not_in_this_build(cfg.mode);
-    if cfg.mode == Mode::Join {
+    // The success sentinel means "this node is bootstrapped": only when every phase of the
+    // workflow ran or was skipped on purpose.
+    let missing: Vec<&str> = not_in_this_build(cfg.mode)
+        .into_iter()
+        .filter(|p| !is_skipped(&req.skip, p))
+        .collect();
+    if !missing.is_empty() {
         let message = format!(
-            "join phases {} require an API server: not implemented in this build",
+            "{} phases {} are not implemented in this build; the node is not bootstrapped",
+            cfg.mode.as_str(),
             missing.join(", ")
         );
-        journal.result = RunResult::Failed;
+        journal.result = RunResult::Incomplete;
         journal.write(&paths.journal)?;
-        write_failed_marker(&paths, "kubelet-start", &message)?;
+        write_failed_marker(&paths, missing[0], &message)?;
         return Err(RunError::Unsupported(message));
     }
     journal.result = RunResult::Succeeded;
@@ -390,8 +396,9 @@ pub fn run(cfg: &NodeConfig, facts: &HostFacts, req: &RunRequest) -> Result<(), 
             .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", paths.failed.display()))?;
     }
     println!(
-        "firstboot: all phases of this build are done (not part of this build: {})",
-        missing.join(", ")
+        "firstboot: the {} workflow is complete; wrote {}",
+        cfg.mode.as_str(),
+        paths.sentinel.display()
     );
     Ok(())
 }
