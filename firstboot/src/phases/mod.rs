@@ -6,9 +6,15 @@ pub mod certs;
 pub mod control_plane;
 pub mod etcd;
 pub mod kubeconfig;
+pub mod kubelet_finalize;
 pub mod kubelet_start;
+pub mod mark_control_plane;
 pub mod params;
 pub mod preflight;
+pub mod show_join_command;
+pub mod upload_certs;
+pub mod upload_config;
+pub mod wait_control_plane;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -249,7 +255,8 @@ pub trait Phase {
         progress: &mut dyn FnMut(usize),
     ) -> anyhow::Result<()> {
         for (i, item) in plan.items.iter().enumerate() {
-            if let PlanItem::Object(o) = item {
+            // No connection means --dry-run: the plan was printed, nothing is sent.
+            if let (PlanItem::Object(o), Some(_)) = (item, ctx.cluster) {
                 ctx.cluster()?.execute(o)?;
             }
             apply_item(ctx.root, item)?;
@@ -293,6 +300,16 @@ pub fn for_name(mode: Mode, name: &str) -> Option<Box<dyn Phase>> {
         (Mode::Init, "etcd") => Some(Box::new(etcd::Etcd)),
         (Mode::Init, "control-plane") => Some(Box::new(control_plane::ControlPlane)),
         (Mode::Init, "kubelet-start") => Some(Box::new(kubelet_start::KubeletStart)),
+        (Mode::Init, "wait-control-plane") => {
+            Some(Box::new(wait_control_plane::WaitControlPlane::default()))
+        }
+        (Mode::Init, "upload-config") => Some(Box::new(upload_config::UploadConfig)),
+        (Mode::Init, "upload-certs") => Some(Box::new(upload_certs::UploadCerts)),
+        (Mode::Init, "mark-control-plane") => {
+            Some(Box::new(mark_control_plane::MarkControlPlane))
+        }
+        (Mode::Init, "kubelet-finalize") => Some(Box::new(kubelet_finalize::KubeletFinalize)),
+        (Mode::Init, "show-join-command") => Some(Box::new(show_join_command::ShowJoinCommand)),
         _ => None,
     }
 }
