@@ -360,36 +360,3 @@ impl Phase for UploadCerts {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Spec §19.4.
-    #[test]
-    fn encryption_test_vector() {
-        let key =
-            decode_key("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f").unwrap();
-        let nonce: [u8; 12] = *b"kubeadm-cert";
-        let plain = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
-        let out = encrypt_with_nonce(&key, nonce, plain).unwrap();
-        assert_eq!(hex::encode(&out), "6b75626561646d2d63657274fe845f337b72dc091b29c6bf5e1b188d92085a3b53b0a6f6a6c77b777c9515d414da92204b963cda40039d8facd4cb2f522743c902b50799e83697ccd0d06e8ca5791bcfd5e989ce056906");
-        assert_eq!(decrypt(&key, &out).unwrap(), plain);
-        let mut bad = out.clone();
-        bad[20] ^= 1;
-        assert!(decrypt(&key, &bad).is_err());
-        assert!(decode_key("00").is_err());
-        assert!(decode_key(&"0A".repeat(32)).is_ok());
-    }
-
-    #[test]
-    fn tokens_have_kubeadm_syntax() {
-        for _ in 0..50 {
-            let (id, secret) = generate_token().unwrap();
-            assert_eq!(id.len(), 6);
-            assert_eq!(secret.len(), 16);
-            assert!(format!("{id}{secret}")
-                .bytes()
-                .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()));
-        }
-    }
-}
