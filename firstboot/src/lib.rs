@@ -9,16 +9,22 @@
 //! - [`kube`]: the thin typed kube layer (server-side apply, retries) and the service manager.
 //! - [`runner`]: phase order, status journal, lock, resume.
 //! - [`phases`]: one module per kubeadm phase; each plans, then applies.
+//! - [`upgrade`]: version getters and `upgrade plan`.
 //! - [`cli`]: the `firstboot` command line (clap).
 //! - [`fsutil`]: atomic writes and path helpers.
+//! - [`userdata`]: cloud-init user-data for nodes and the shared CA set (`firstboot userdata`).
+//! - [`join_material`]: bootstrap tokens, cluster-info signing/discovery, kubeadm-certs encryption (pure).
 
 pub mod cli;
 pub mod config;
 pub mod fsutil;
 pub mod kube;
+pub mod join_material;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod manifests;
 pub mod phases;
 pub mod pki;
 pub mod runner;
+pub mod upgrade;
+pub mod userdata;

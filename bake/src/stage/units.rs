@@ -51,7 +51,7 @@ pub const FIRSTBOOT_SERVICE: &str = "\
 Description=kubebake first boot: bootstrap this Kubernetes node (kubeadm-compatible)
 Documentation=man:firstboot(8)
 Wants=network-online.target
-After=network-online.target containerd.service cloud-init.service cloud-config.service
+After=network-online.target containerd.service cloud-init.service cloud-init-network.service cloud-config.service
 ConditionPathExists=/etc/kubebake/firstboot.yaml
 ConditionPathExists=!/var/lib/kubebake/firstboot/bootstrap-success.complete
 

@@ -1,6 +1,8 @@
 //! The `firstboot` command line: clap definitions and dispatch.
 
 pub mod certs;
+pub mod upgrade;
+pub mod userdata;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -92,12 +94,21 @@ Phases (kubeadm order; phases after kubelet-start need an API server and are not
         after_help = "Examples:\n  firstboot certs check-expiration -o json\n  firstboot certs renew all"
     )]
     Certs(certs::CertsCommand),
+    /// Air-gapped upgrades from offline bundles.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  firstboot upgrade plan\n  firstboot upgrade plan --bundle kubernetes-v1.36.4-linux-amd64.tar.gz -o json"
+    )]
+    Upgrade(upgrade::UpgradeCommand),
     /// Configuration tools.
     #[command(
         subcommand,
         after_help = "Examples:\n  firstboot config print\n  firstboot config validate --config /etc/kubebake/firstboot.yaml"
     )]
     Config(ConfigCommand),
+    /// Cloud-init user-data for nodes, and the cluster's CA set it is rendered from.
+    #[command(subcommand, after_help = userdata::USERDATA_HELP)]
+    Userdata(userdata::UserdataCommand),
 }
 
 /// Flags of `run`, `init` and `join`.
@@ -267,7 +278,9 @@ fn dispatch(cli: &Cli, fault: Option<&FaultHook>) -> Result<(), CliError> {
         Command::Join(a) => workflow(g, Some(Mode::Join), &a.flags, a.phase.as_ref(), fault),
         Command::Status(a) => status(g, a.output),
         Command::Certs(c) => certs::run(g, c),
+        Command::Upgrade(c) => upgrade::run(g, c),
         Command::Config(c) => config_cmd(g, c),
+        Command::Userdata(c) => userdata::run(g, c),
     }
 }
 

@@ -1,10 +1,16 @@
 //! Kubernetes version handling: parsing, release labels, the per-minor component versions
-//! kubeadm uses, and the offline release index carried in every bundle.
+//! kubeadm uses, the offline release index carried in every bundle, and version getters.
 
 mod components;
+mod getter;
 mod index;
 
 pub use components::{component_versions, ComponentVersions, KNOWN_KUBEADM_MINORS};
+pub use getter::{
+    normalize_kubeadm_version, parse_version_string, resolve_label, FixedVersionGetter,
+    IndexVersionGetter, LayeredVersionGetter, MirrorVersionGetter, VersionError, VersionGetter,
+    VersionMap,
+};
 pub use index::{ReleaseIndex, RELEASE_INDEX_KIND};
 
 use std::fmt;
