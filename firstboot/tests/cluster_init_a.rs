@@ -468,9 +468,6 @@ fn copycerts_test_vector_and_token_syntax() {
 // End to end against testkit's in-memory API server, with a real PKI and kubeconfigs made by
 // firstboot's own certs and kubeconfig phases.
 
-// Not compiled yet: testkit::apiserver (branch wip/apiserver) had not landed on main. Remove
-// the `cfg(any())` and add `testkit` to firstboot's dev-dependencies once it has.
-#[cfg(any())]
 mod e2e {
     use super::*;
     use firstboot::kube::{ClusterAccess, ServiceManager};

@@ -2,6 +2,7 @@
 //! container images as OCI layouts, and launchers for the real services tests run against
 //! (an HTTP server, a `docker-registry`). Nothing here is product code.
 
+pub mod apiserver;
 pub mod images;
 pub mod mirror;
 pub mod services;
