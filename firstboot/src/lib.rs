@@ -18,8 +18,8 @@
 pub mod cli;
 pub mod config;
 pub mod fsutil;
-pub mod kube;
 pub mod join_material;
+pub mod kube;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod manifests;

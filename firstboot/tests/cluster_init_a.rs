@@ -30,8 +30,13 @@ fn facts() -> HostFacts {
 /// FirstbootConfiguration / documents.
 fn reference_config(extra: &str) -> NodeConfig {
     let text = std::fs::read_to_string(format!("{FIXTURES}/kubeadm-config.yaml")).unwrap();
-    config::load_str("kubeadm-config.yaml", &format!("{text}{extra}"), &facts(), Some(Mode::Init))
-        .unwrap()
+    config::load_str(
+        "kubeadm-config.yaml",
+        &format!("{text}{extra}"),
+        &facts(),
+        Some(Mode::Init),
+    )
+    .unwrap()
 }
 
 /// A fixture object as JSON without server-populated fields.
@@ -110,7 +115,9 @@ fn objects(plan: &phases::Plan) -> Vec<&firstboot::kube::ObjectItem> {
 #[test]
 fn upload_config_objects_match_kubeadm() {
     let env = Env::new("");
-    let plan = phases::upload_config::UploadConfig.plan(&env.ctx()).unwrap();
+    let plan = phases::upload_config::UploadConfig
+        .plan(&env.ctx())
+        .unwrap();
     let objs = objects(&plan);
     let want = [
         "configmap/kube-system__kubeadm-config.yaml",
@@ -142,7 +149,9 @@ fn upload_config_subphases_and_skipped_addons() {
     let plan = phases::upload_config::UploadConfig.plan(&ctx).unwrap();
     let objs = objects(&plan);
     assert_eq!(objs.len(), 3);
-    let cc = objs[0].body["data"]["ClusterConfiguration"].as_str().unwrap();
+    let cc = objs[0].body["data"]["ClusterConfiguration"]
+        .as_str()
+        .unwrap();
     assert!(cc.contains("proxy:\n  disabled: true\n"), "{cc}");
     assert!(cc.contains("dns: {}\n"), "{cc}");
 
@@ -156,7 +165,10 @@ fn upload_config_subphases_and_skipped_addons() {
     };
     let plan = phases::upload_config::UploadConfig.plan(&ctx).unwrap();
     let cm = &objects(&plan)[0].body;
-    assert!(cm["data"]["kubelet"].as_str().unwrap().contains("maxPods: 50\n"));
+    assert!(cm["data"]["kubelet"]
+        .as_str()
+        .unwrap()
+        .contains("maxPods: 50\n"));
     assert!(cm["metadata"].get("annotations").is_none(), "{cm}");
 }
 
@@ -289,14 +301,18 @@ fn wait_control_plane_reads_probe_addresses_from_the_written_files() {
     assert_eq!(t.scheduler, "https://127.0.0.1:10259/livez");
 
     for m in ["kube-controller-manager", "kube-scheduler"] {
-        let text = std::fs::read_to_string(format!(
-            "{FIXTURES}/etc-kubernetes/manifests/{m}.yaml"
-        ))
-        .unwrap();
+        let text = std::fs::read_to_string(format!("{FIXTURES}/etc-kubernetes/manifests/{m}.yaml"))
+            .unwrap();
         let text = text
             .replace("--bind-address=127.0.0.1", "--bind-address=192.0.2.7")
-            .replace("    - --leader-elect=true\n", "    - --leader-elect=true\n    - --secure-port=12345\n");
-        env.put(&format!("/etc/kubernetes/manifests/{m}.yaml"), text.as_bytes());
+            .replace(
+                "    - --leader-elect=true\n",
+                "    - --leader-elect=true\n    - --secure-port=12345\n",
+            );
+        env.put(
+            &format!("/etc/kubernetes/manifests/{m}.yaml"),
+            text.as_bytes(),
+        );
     }
     env.put(
         "/var/lib/kubelet/config.yaml",
@@ -329,7 +345,11 @@ fn kubectl_view(kubeconfig: &Path, jsonpath: &str) -> String {
         .env_clear()
         .output()
         .expect("kubectl must be installed");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -342,19 +362,35 @@ fn kubelet_finalize_switches_to_the_rotated_certificate_and_restarts_the_kubelet
 
     // No rotated certificate yet: nothing changes, no restart.
     let plan = KubeletFinalize.plan(&env.ctx()).unwrap();
-    KubeletFinalize.apply(&env.ctx(), &plan, &mut |_| {}).unwrap();
-    assert_eq!(std::fs::read(env.root.join("etc/kubernetes/kubelet.conf")).unwrap(), conf);
+    KubeletFinalize
+        .apply(&env.ctx(), &plan, &mut |_| {})
+        .unwrap();
+    assert_eq!(
+        std::fs::read(env.root.join("etc/kubernetes/kubelet.conf")).unwrap(),
+        conf
+    );
     assert!(env.services.calls().is_empty());
 
     env.put("/var/lib/kubelet/pki/kubelet-client-current.pem", b"pem");
     let plan = KubeletFinalize.plan(&env.ctx()).unwrap();
-    KubeletFinalize.apply(&env.ctx(), &plan, &mut |_| {}).unwrap();
+    KubeletFinalize
+        .apply(&env.ctx(), &plan, &mut |_| {})
+        .unwrap();
     let path = env.root.join("etc/kubernetes/kubelet.conf");
     let pem = "/var/lib/kubelet/pki/kubelet-client-current.pem";
-    assert_eq!(kubectl_view(&path, "{.users[0].user.client-certificate}"), pem);
+    assert_eq!(
+        kubectl_view(&path, "{.users[0].user.client-certificate}"),
+        pem
+    );
     assert_eq!(kubectl_view(&path, "{.users[0].user.client-key}"), pem);
-    assert_eq!(kubectl_view(&path, "{.users[0].user.client-certificate-data}"), "");
-    assert_eq!(kubectl_view(&path, "{.clusters[0].cluster.server}"), "https://192.0.2.2:6443");
+    assert_eq!(
+        kubectl_view(&path, "{.users[0].user.client-certificate-data}"),
+        ""
+    );
+    assert_eq!(
+        kubectl_view(&path, "{.clusters[0].cluster.server}"),
+        "https://192.0.2.2:6443"
+    );
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
@@ -365,9 +401,18 @@ fn kubelet_finalize_switches_to_the_rotated_certificate_and_restarts_the_kubelet
     // cert-dir from kubeletExtraArgs.
     let env = Env::new("");
     let mut cfg = env.cfg.clone();
-    cfg.init.as_mut().unwrap().node_registration.kubelet_extra_args =
-        vec![config::Arg { name: "cert-dir".into(), value: "/srv/kpki".into() }];
-    let ctx = Context { config: &cfg, ..env.ctx() };
+    cfg.init
+        .as_mut()
+        .unwrap()
+        .node_registration
+        .kubelet_extra_args = vec![config::Arg {
+        name: "cert-dir".into(),
+        value: "/srv/kpki".into(),
+    }];
+    let ctx = Context {
+        config: &cfg,
+        ..env.ctx()
+    };
     assert_eq!(kubelet_cert_dir(&ctx), "/srv/kpki");
 }
 
@@ -409,7 +454,10 @@ fn join_commands_use_the_admin_kubeconfig_endpoint_and_ca_pin() {
         )
     );
     let cp = join_command(&info, "abcdef.0123456789abcdef", Some(Some("k3y")));
-    assert!(cp.ends_with(" \\\n\t--control-plane --certificate-key k3y\n"), "{cp}");
+    assert!(
+        cp.ends_with(" \\\n\t--control-plane --certificate-key k3y\n"),
+        "{cp}"
+    );
 
     let tokens = vec!["abcdef.0123456789abcdef".to_string()];
     let msg = join_message(&info, &tokens, true, true, Some("k3y"));
@@ -654,7 +702,9 @@ mod e2e {
                 .unwrap_or_else(|| panic!("{plural} {ns:?}/{name} was not created"));
             strip_server_fields(&mut v);
             if let Some(m) = v["metadata"].as_object_mut() {
-                if m.get("annotations").is_some_and(|a| a.as_object().is_some_and(|a| a.is_empty())) {
+                if m.get("annotations")
+                    .is_some_and(|a| a.as_object().is_some_and(|a| a.is_empty()))
+                {
                     m.remove("annotations");
                 }
             }
@@ -695,36 +745,88 @@ mod e2e {
             "{crb:?}"
         );
         assert_eq!(
-            c.get("rbac.authorization.k8s.io/v1", "clusterrolebindings", None, "kubeadm:cluster-admins"),
+            c.get(
+                "rbac.authorization.k8s.io/v1",
+                "clusterrolebindings",
+                None,
+                "kubeadm:cluster-admins"
+            ),
             reference_object("clusterrolebinding/kubeadm_cluster-admins.yaml")
         );
         // The second run found admin.conf allowed: no super-admin call any more.
         assert_eq!(
-            crb.iter().filter(|r| r.user == "kubernetes-super-admin").count(),
+            crb.iter()
+                .filter(|r| r.user == "kubernetes-super-admin")
+                .count(),
             1,
             "{crb:?}"
         );
 
         let rbac = "rbac.authorization.k8s.io/v1";
         for (av, plural, name, file) in [
-            ("v1", "configmaps", "kubelet-config", "configmap/kube-system__kubelet-config.yaml"),
-            (rbac, "roles", "kubeadm:nodes-kubeadm-config", "role/kube-system__kubeadm_nodes-kubeadm-config.yaml"),
-            (rbac, "rolebindings", "kubeadm:nodes-kubeadm-config", "rolebinding/kube-system__kubeadm_nodes-kubeadm-config.yaml"),
-            (rbac, "roles", "kubeadm:kubelet-config", "role/kube-system__kubeadm_kubelet-config.yaml"),
-            (rbac, "rolebindings", "kubeadm:kubelet-config", "rolebinding/kube-system__kubeadm_kubelet-config.yaml"),
-            (rbac, "roles", "kubeadm:kubeadm-certs", "role/kube-system__kubeadm_kubeadm-certs.yaml"),
-            (rbac, "rolebindings", "kubeadm:kubeadm-certs", "rolebinding/kube-system__kubeadm_kubeadm-certs.yaml"),
+            (
+                "v1",
+                "configmaps",
+                "kubelet-config",
+                "configmap/kube-system__kubelet-config.yaml",
+            ),
+            (
+                rbac,
+                "roles",
+                "kubeadm:nodes-kubeadm-config",
+                "role/kube-system__kubeadm_nodes-kubeadm-config.yaml",
+            ),
+            (
+                rbac,
+                "rolebindings",
+                "kubeadm:nodes-kubeadm-config",
+                "rolebinding/kube-system__kubeadm_nodes-kubeadm-config.yaml",
+            ),
+            (
+                rbac,
+                "roles",
+                "kubeadm:kubelet-config",
+                "role/kube-system__kubeadm_kubelet-config.yaml",
+            ),
+            (
+                rbac,
+                "rolebindings",
+                "kubeadm:kubelet-config",
+                "rolebinding/kube-system__kubeadm_kubelet-config.yaml",
+            ),
+            (
+                rbac,
+                "roles",
+                "kubeadm:kubeadm-certs",
+                "role/kube-system__kubeadm_kubeadm-certs.yaml",
+            ),
+            (
+                rbac,
+                "rolebindings",
+                "kubeadm:kubeadm-certs",
+                "rolebinding/kube-system__kubeadm_kubeadm-certs.yaml",
+            ),
         ] {
-            assert_eq!(c.get(av, plural, Some("kube-system"), name), reference_object(file), "{file}");
+            assert_eq!(
+                c.get(av, plural, Some("kube-system"), name),
+                reference_object(file),
+                "{file}"
+            );
         }
         // kubeadm-config: the same document with this cluster's endpoint.
         let mut want = reference_object("configmap/kube-system__kubeadm-config.yaml");
-        let doc = want["data"]["ClusterConfiguration"].as_str().unwrap().replace(
-            "controlPlaneEndpoint: 127.0.0.1:6443",
-            &format!("controlPlaneEndpoint: 127.0.0.1:{}", c.server.port()),
-        );
+        let doc = want["data"]["ClusterConfiguration"]
+            .as_str()
+            .unwrap()
+            .replace(
+                "controlPlaneEndpoint: 127.0.0.1:6443",
+                &format!("controlPlaneEndpoint: 127.0.0.1:{}", c.server.port()),
+            );
         want["data"]["ClusterConfiguration"] = doc.into();
-        assert_eq!(c.get("v1", "configmaps", Some("kube-system"), "kubeadm-config"), want);
+        assert_eq!(
+            c.get("v1", "configmaps", Some("kube-system"), "kubeadm-config"),
+            want
+        );
 
         // kubeadm-certs: owned by a 2h token without usages, decrypts with the key.
         let secret = c.get("v1", "secrets", Some("kube-system"), "kubeadm-certs");
@@ -734,26 +836,49 @@ mod e2e {
         assert_eq!(owner["controller"], true);
         assert_eq!(owner["blockOwnerDeletion"], true);
         let tok_name = owner["name"].as_str().unwrap();
-        let tok = c.server.get("v1", "secrets", Some("kube-system"), tok_name).unwrap();
+        let tok = c
+            .server
+            .get("v1", "secrets", Some("kube-system"), tok_name)
+            .unwrap();
         assert_eq!(owner["uid"], tok["metadata"]["uid"]);
         assert_eq!(tok["type"], "bootstrap.kubernetes.io/token");
         let mut tok_keys: Vec<&String> = tok["data"].as_object().unwrap().keys().collect();
         tok_keys.sort();
-        assert_eq!(tok_keys, ["description", "expiration", "token-id", "token-secret"]);
+        assert_eq!(
+            tok_keys,
+            ["description", "expiration", "token-id", "token-secret"]
+        );
         use base64::Engine as _;
-        let b64 = |v: &Value| base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap()).unwrap();
+        let b64 = |v: &Value| {
+            base64::engine::general_purpose::STANDARD
+                .decode(v.as_str().unwrap())
+                .unwrap()
+        };
         let exp = String::from_utf8(b64(&tok["data"]["expiration"])).unwrap();
-        let exp = time::OffsetDateTime::parse(&exp, &time::format_description::well_known::Rfc3339).unwrap();
+        let exp = time::OffsetDateTime::parse(&exp, &time::format_description::well_known::Rfc3339)
+            .unwrap();
         let left = exp - time::OffsetDateTime::now_utc();
-        assert!(left > time::Duration::minutes(110) && left <= time::Duration::hours(2), "{left}");
+        assert!(
+            left > time::Duration::minutes(110) && left <= time::Duration::hours(2),
+            "{left}"
+        );
         let key = phases::upload_certs::decode_key(KEY).unwrap();
         let ca = phases::upload_certs::decrypt(&key, &b64(&secret["data"]["ca.crt"])).unwrap();
-        assert_eq!(ca, std::fs::read(c.root.join("etc/kubernetes/pki/ca.crt")).unwrap());
-        let sa = phases::upload_certs::decrypt(&key, &b64(&secret["data"]["sa.key"])).unwrap();
-        assert_eq!(sa, std::fs::read(c.root.join("etc/kubernetes/pki/sa.key")).unwrap());
         assert_eq!(
-            c.server.list("v1", "secrets", Some("kube-system")).iter()
-                .filter(|s| s["metadata"]["name"] == "kubeadm-certs").count(),
+            ca,
+            std::fs::read(c.root.join("etc/kubernetes/pki/ca.crt")).unwrap()
+        );
+        let sa = phases::upload_certs::decrypt(&key, &b64(&secret["data"]["sa.key"])).unwrap();
+        assert_eq!(
+            sa,
+            std::fs::read(c.root.join("etc/kubernetes/pki/sa.key")).unwrap()
+        );
+        assert_eq!(
+            c.server
+                .list("v1", "secrets", Some("kube-system"))
+                .iter()
+                .filter(|s| s["metadata"]["name"] == "kubeadm-certs")
+                .count(),
             1
         );
 
@@ -761,7 +886,10 @@ mod e2e {
         let node = c.get("v1", "nodes", None, "vm");
         let labels = &node["metadata"]["labels"];
         assert_eq!(labels["node-role.kubernetes.io/control-plane"], "");
-        assert_eq!(labels["node.kubernetes.io/exclude-from-external-load-balancers"], "");
+        assert_eq!(
+            labels["node.kubernetes.io/exclude-from-external-load-balancers"],
+            ""
+        );
         assert_eq!(
             node["spec"]["taints"],
             serde_json::json!([
@@ -775,11 +903,22 @@ mod e2e {
     fn kubelet_finalize_restarts_the_kubelet_with_the_rotated_certificate() {
         let c = Cluster::start("", false);
         std::fs::create_dir_all(c.root.join("var/lib/kubelet/pki")).unwrap();
-        std::fs::write(c.root.join("var/lib/kubelet/pki/kubelet-client-current.pem"), "x").unwrap();
+        std::fs::write(
+            c.root
+                .join("var/lib/kubelet/pki/kubelet-client-current.pem"),
+            "x",
+        )
+        .unwrap();
         c.run("kubelet-finalize").unwrap();
-        assert_eq!(*c.kubelet.calls.lock().unwrap(), vec!["restart kubelet".to_string()]);
+        assert_eq!(
+            *c.kubelet.calls.lock().unwrap(),
+            vec!["restart kubelet".to_string()]
+        );
         let conf = std::fs::read_to_string(c.root.join("etc/kubernetes/kubelet.conf")).unwrap();
-        assert!(conf.contains("client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem"), "{conf}");
+        assert!(
+            conf.contains("client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem"),
+            "{conf}"
+        );
         assert!(!conf.contains("client-key-data"));
     }
 
@@ -787,7 +926,10 @@ mod e2e {
     fn upload_certs_is_skipped_without_the_flag() {
         let c = Cluster::start("", false);
         c.run("upload-certs").unwrap();
-        assert!(c.server.get("v1", "secrets", Some("kube-system"), "kubeadm-certs").is_none());
+        assert!(c
+            .server
+            .get("v1", "secrets", Some("kube-system"), "kubeadm-certs")
+            .is_none());
     }
 
     #[test]
@@ -802,7 +944,10 @@ mod e2e {
         c.server.set_healthy(true, true);
         c.targets.scheduler = "http://127.0.0.1:1/livez".into();
         let e = format!("{:#}", c.run("wait-control-plane").unwrap_err());
-        assert!(e.contains("kube-scheduler check failed at http://127.0.0.1:1/livez"), "{e}");
+        assert!(
+            e.contains("kube-scheduler check failed at http://127.0.0.1:1/livez"),
+            "{e}"
+        );
         assert!(!e.contains("kube-apiserver check failed"), "{e}");
     }
 

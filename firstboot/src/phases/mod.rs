@@ -305,9 +305,7 @@ pub fn for_name(mode: Mode, name: &str) -> Option<Box<dyn Phase>> {
         }
         (Mode::Init, "upload-config") => Some(Box::new(upload_config::UploadConfig)),
         (Mode::Init, "upload-certs") => Some(Box::new(upload_certs::UploadCerts)),
-        (Mode::Init, "mark-control-plane") => {
-            Some(Box::new(mark_control_plane::MarkControlPlane))
-        }
+        (Mode::Init, "mark-control-plane") => Some(Box::new(mark_control_plane::MarkControlPlane)),
         (Mode::Init, "kubelet-finalize") => Some(Box::new(kubelet_finalize::KubeletFinalize)),
         (Mode::Init, "show-join-command") => Some(Box::new(show_join_command::ShowJoinCommand)),
         _ => None,

@@ -118,7 +118,10 @@ pub fn join_info(kubeconfig: &Path, display: &str) -> anyhow::Result<JoinInfo> {
 
 fn kubeconfig_path(ctx: &Context) -> (PathBuf, String) {
     match ctx.cluster {
-        Some(c) => (c.kubeconfig().to_path_buf(), c.kubeconfig().display().to_string()),
+        Some(c) => (
+            c.kubeconfig().to_path_buf(),
+            c.kubeconfig().display().to_string(),
+        ),
         None => (ctx.path(ADMIN_CONF), ADMIN_CONF.to_string()),
     }
 }
@@ -235,4 +238,3 @@ impl Phase for ShowJoinCommand {
         Ok(())
     }
 }
-

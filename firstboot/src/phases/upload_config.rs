@@ -179,9 +179,9 @@ pub fn cluster_kubelet_yaml(ctx: &Context) -> anyhow::Result<String> {
         None => None,
     };
     c.systemd_resolved_active = ctx.host_path(kubelet::SYSTEMD_RESOLV_CONF).exists();
-    Ok(kubelet::kubelet_config_yaml(&kubelet::cluster_kubelet_config(
-        &c,
-    )?))
+    Ok(kubelet::kubelet_config_yaml(
+        &kubelet::cluster_kubelet_config(&c)?,
+    ))
 }
 
 /// The objects of sub-phase `kubeadm`, in kubeadm's order.
@@ -264,5 +264,4 @@ impl Phase for UploadConfig {
         }
         Ok(plan)
     }
-
 }

@@ -147,7 +147,11 @@ pub fn cluster_admins_binding() -> ClusterRoleBinding {
 /// The local API endpoint `https://<adv>:<bindPort>` of this node.
 pub fn local_endpoint(ctx: &Context) -> Option<String> {
     let ep = ctx.config.local_api_endpoint()?;
-    let port = if ep.bind_port == 0 { 6443 } else { ep.bind_port };
+    let port = if ep.bind_port == 0 {
+        6443
+    } else {
+        ep.bind_port
+    };
     Some(format!(
         "https://{}",
         host_port(&ep.advertise_address, &port.to_string())
@@ -289,7 +293,10 @@ async fn wait_healthy(check: Check, deadline: Instant) -> Result<Duration, Strin
             cfg.accept_invalid_certs = true;
             cfg.connect_timeout = Some(Duration::from_secs(2));
             cfg.read_timeout = Some(Duration::from_secs(5));
-            (kube::Client::try_from(cfg).map_err(|e| e.to_string())?, path)
+            (
+                kube::Client::try_from(cfg).map_err(|e| e.to_string())?,
+                path,
+            )
         }
     };
     loop {
@@ -338,14 +345,14 @@ impl Phase for WaitControlPlane {
         let t = self.targets(ctx);
         let timeouts = ctx.config.timeouts();
         let (_, kubelet_to) = timeout_of(timeouts.kubelet_health_check.as_ref(), 240);
-        let (_, cp_to) = timeout_of(
-            timeouts.control_plane_component_health_check.as_ref(),
-            240,
-        );
+        let (_, cp_to) = timeout_of(timeouts.control_plane_component_health_check.as_ref(), 240);
         let mut plan = Plan::new("wait-control-plane");
-        plan.items.push(PlanItem::Object(ObjectItem::create_if_missing(
+        plan.items
+            .push(PlanItem::Object(ObjectItem::create_if_missing(
             &cluster_admins_binding(),
-            &format!("admin.conf's rights (with {SUPER_ADMIN_CONF} if {ADMIN_CONF} is still forbidden)"),
+            &format!(
+                "admin.conf's rights (with {SUPER_ADMIN_CONF} if {ADMIN_CONF} is still forbidden)"
+            ),
         )));
         plan.items.push(PlanItem::Note(match &t.kubelet {
             Some(u) => format!("wait for a healthy kubelet at {u} (up to {kubelet_to})"),
@@ -413,10 +420,8 @@ impl Phase for WaitControlPlane {
         progress(2);
 
         // 3. The control-plane components, in parallel.
-        let (timeout, shown) = timeout_of(
-            timeouts.control_plane_component_health_check.as_ref(),
-            240,
-        );
+        let (timeout, shown) =
+            timeout_of(timeouts.control_plane_component_health_check.as_ref(), 240);
         println!("[control-plane-check] Waiting for healthy control plane components. This can take up to {shown}");
         let api_url = format!(
             "{}/livez",
