@@ -3,9 +3,7 @@
 //! account keys, AES-256-GCM encrypted with the certificate key), plus Role and RoleBinding
 //! `kubeadm:kubeadm-certs` (spec §9).
 //!
-//! The token and encryption helpers here are private stand-ins for
-//! `firstboot::join_material::{token, copycerts}` (branch wip/joinlib); replace them with those
-//! once they land on main.
+//! Encryption and token generation come from `firstboot::join_material::{copycerts, token}`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -18,6 +16,7 @@ use k8s_openapi::ByteString;
 
 use super::upload_config::{role, role_binding, BOOTSTRAPPERS_GROUP, KUBE_SYSTEM};
 use super::{Context, Phase, Plan, PlanItem};
+use crate::join_material::{copycerts, token};
 use crate::kube::ObjectItem;
 
 /// The Secret holding the encrypted certificates.
@@ -51,18 +50,15 @@ pub fn decode_key(key: &str) -> Result<[u8; 32], CopyCertsError> {
     bytes.try_into().map_err(|_| CopyCertsError::BadKey)
 }
 
-/// A new random certificate key (64 lowercase hex characters). Stand-in for
-/// `join_material::copycerts`.
+/// A new random certificate key (64 lowercase hex characters).
 pub fn generate_key() -> Result<String, CopyCertsError> {
-    let mut b = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut b).map_err(|_| CopyCertsError::Crypto("no randomness".into()))?;
-    Ok(hex::encode(b))
+    Ok(copycerts::CertificateKey::generate()
+        .map_err(crypto)?
+        .expose_hex())
 }
 
-fn aead_key(key: &[u8; 32]) -> Result<aws_lc_rs::aead::LessSafeKey, CopyCertsError> {
-    let k = aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM, key)
-        .map_err(|_| CopyCertsError::Crypto("invalid AES-256 key".into()))?;
-    Ok(aws_lc_rs::aead::LessSafeKey::new(k))
+fn crypto(e: impl std::fmt::Display) -> CopyCertsError {
+    CopyCertsError::Crypto(e.to_string())
 }
 
 /// AES-256-GCM with a given 12-byte nonce: `nonce ‖ ciphertext ‖ tag` (§9, test vector §19.4).
@@ -71,46 +67,22 @@ pub fn encrypt_with_nonce(
     nonce: [u8; 12],
     plaintext: &[u8],
 ) -> Result<Vec<u8>, CopyCertsError> {
-    let k = aead_key(key)?;
-    let mut buf = plaintext.to_vec();
-    k.seal_in_place_append_tag(
-        aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
-        aws_lc_rs::aead::Aad::empty(),
-        &mut buf,
+    copycerts::encrypt_with_nonce(
+        &copycerts::CertificateKey::from_bytes(*key),
+        &nonce,
+        plaintext,
     )
-    .map_err(|_| CopyCertsError::Crypto("encryption failed".into()))?;
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&buf);
-    Ok(out)
+    .map_err(crypto)
 }
 
-/// AES-256-GCM with a fresh random nonce.
+/// AES-256-GCM with a fresh random nonce (`join_material::copycerts::encrypt`).
 pub fn encrypt(key: &[u8; 32], plaintext: &[u8]) -> Result<Vec<u8>, CopyCertsError> {
-    let mut nonce = [0u8; 12];
-    aws_lc_rs::rand::fill(&mut nonce)
-        .map_err(|_| CopyCertsError::Crypto("no randomness".into()))?;
-    encrypt_with_nonce(key, nonce, plaintext)
+    copycerts::encrypt(&copycerts::CertificateKey::from_bytes(*key), plaintext).map_err(crypto)
 }
 
 /// Reverses [`encrypt`].
 pub fn decrypt(key: &[u8; 32], data: &[u8]) -> Result<Vec<u8>, CopyCertsError> {
-    if data.len() < 12 + 16 {
-        return Err(CopyCertsError::Crypto("encrypted value too short".into()));
-    }
-    let k = aead_key(key)?;
-    let (nonce, rest) = data.split_at(12);
-    let nonce: [u8; 12] = nonce.try_into().expect("12 bytes");
-    let mut buf = rest.to_vec();
-    let plain = k
-        .open_in_place(
-            aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
-            aws_lc_rs::aead::Aad::empty(),
-            &mut buf,
-        )
-        .map_err(|_| {
-            CopyCertsError::Crypto("cannot decrypt: wrong certificate key or corrupt data".into())
-        })?;
-    Ok(plain.to_vec())
+    copycerts::decrypt(&copycerts::CertificateKey::from_bytes(*key), data).map_err(crypto)
 }
 
 /// Secret keys and their source files (node paths), in kubeadm's order (§9).
@@ -171,24 +143,10 @@ pub fn kubeadm_certs_secret(
     })
 }
 
-const TOKEN_CHARS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-
-/// A random bootstrap token `(id, secret)` (6 + 16 characters of `[a-z0-9]`, CSPRNG, unbiased).
-/// Stand-in for `join_material::token`.
+/// A random bootstrap token `(id, secret)` (`join_material::token::BootstrapToken::generate`).
 pub fn generate_token() -> Result<(String, String), CopyCertsError> {
-    let mut out = String::with_capacity(22);
-    while out.len() < 22 {
-        let mut b = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut b)
-            .map_err(|_| CopyCertsError::Crypto("no randomness".into()))?;
-        // 252 = 7 * 36: rejecting larger bytes keeps every character equally likely.
-        for x in b.into_iter().filter(|x| *x < 252) {
-            if out.len() < 22 {
-                out.push(TOKEN_CHARS[(x % 36) as usize] as char);
-            }
-        }
-    }
-    Ok((out[..6].to_string(), out[6..].to_string()))
+    let t = token::BootstrapToken::generate().map_err(crypto)?;
+    Ok((t.id().to_string(), t.expose_secret().to_string()))
 }
 
 /// The Secret of the token owning `kubeadm-certs`: no usages, no groups, expiring at

@@ -349,11 +349,11 @@ impl Phase for WaitControlPlane {
         let mut plan = Plan::new("wait-control-plane");
         plan.items
             .push(PlanItem::Object(ObjectItem::create_if_missing(
-            &cluster_admins_binding(),
-            &format!(
+                &cluster_admins_binding(),
+                &format!(
                 "admin.conf's rights (with {SUPER_ADMIN_CONF} if {ADMIN_CONF} is still forbidden)"
             ),
-        )));
+            )));
         plan.items.push(PlanItem::Note(match &t.kubelet {
             Some(u) => format!("wait for a healthy kubelet at {u} (up to {kubelet_to})"),
             None => "kubelet health check skipped (healthzPort is 0)".into(),
