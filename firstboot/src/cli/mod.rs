@@ -127,6 +127,10 @@ pub struct WorkflowArgs {
     /// Preflight checks whose errors become warnings (names, or `all`).
     #[arg(long, global = true, value_delimiter = ',', value_name = "CHECKS")]
     pub ignore_preflight_errors: Vec<String>,
+    /// Upload the control-plane certificates to Secret kube-system/kubeadm-certs (init; like
+    /// kubeadm's --upload-certs, same as `uploadCerts: true` in the FirstbootConfiguration).
+    #[arg(long, global = true)]
+    pub upload_certs: bool,
 }
 
 /// `init`/`join` with an optional `phase` subcommand.
@@ -322,6 +326,9 @@ fn workflow(
                 "--ignore-preflight-errors: 'all' cannot be combined with other check names (also counting nodeRegistration.ignorePreflightErrors)"
             )));
         }
+    }
+    if flags.upload_certs {
+        cfg.firstboot.upload_certs = true;
     }
     // --skip-phases replaces the kubeadm document's skipPhases; FirstbootConfiguration's always apply.
     let skip = match &flags.skip_phases {

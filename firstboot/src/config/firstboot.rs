@@ -19,6 +19,7 @@ pub const DEFAULT_SUCCESS_SENTINEL: &str = "/run/cluster-api/bootstrap-success.c
 /// kind: FirstbootConfiguration
 /// kubernetesVersion: v1.36.2      # staged bundle under /opt/kubebake/versions/ to use
 /// skipPhases: [preflight]
+/// uploadCerts: true               # kubeadm --upload-certs (control-plane join with a certificate key)
 /// timeouts:
 ///   lockWait: 30s                 # how long a second run waits for the lock (default 0s: fail at once)
 /// status:
@@ -43,6 +44,10 @@ pub struct FirstbootConfiguration {
     /// Timeouts of firstboot itself.
     #[serde(default)]
     pub timeouts: FirstbootTimeouts,
+    /// Upload the cluster CAs and service-account keys to Secret `kube-system/kubeadm-certs`
+    /// for control-plane join (kubeadm's `--upload-certs`; also the `--upload-certs` flag).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub upload_certs: bool,
     /// Where status is reported.
     #[serde(default)]
     pub status: StatusSettings,

@@ -9,9 +9,15 @@ pub mod control_plane;
 pub mod etcd;
 pub mod join_material_standin;
 pub mod kubeconfig;
+pub mod kubelet_finalize;
 pub mod kubelet_start;
+pub mod mark_control_plane;
 pub mod params;
 pub mod preflight;
+pub mod show_join_command;
+pub mod upload_certs;
+pub mod upload_config;
+pub mod wait_control_plane;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -299,6 +305,14 @@ pub fn for_name(mode: Mode, name: &str) -> Option<Box<dyn Phase>> {
         (Mode::Init, "kubelet-start") => Some(Box::new(kubelet_start::KubeletStart)),
         (Mode::Init, "bootstrap-token") => Some(Box::new(bootstrap_token::BootstrapTokenPhase)),
         (Mode::Init, "addon") => Some(Box::new(addon::Addon)),
+        (Mode::Init, "wait-control-plane") => {
+            Some(Box::new(wait_control_plane::WaitControlPlane::default()))
+        }
+        (Mode::Init, "upload-config") => Some(Box::new(upload_config::UploadConfig)),
+        (Mode::Init, "upload-certs") => Some(Box::new(upload_certs::UploadCerts)),
+        (Mode::Init, "mark-control-plane") => Some(Box::new(mark_control_plane::MarkControlPlane)),
+        (Mode::Init, "kubelet-finalize") => Some(Box::new(kubelet_finalize::KubeletFinalize)),
+        (Mode::Init, "show-join-command") => Some(Box::new(show_join_command::ShowJoinCommand)),
         _ => None,
     }
 }

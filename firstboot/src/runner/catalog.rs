@@ -93,25 +93,25 @@ pub const INIT_PHASES: &[PhaseInfo] = &[
     p(
         "wait-control-plane",
         &[],
-        false,
+        true,
         "Wait for the control plane to start",
     ),
     p(
         "upload-config",
         &["kubeadm", "kubelet"],
-        false,
+        true,
         "Upload the kubeadm and kubelet configuration to ConfigMaps",
     ),
     p(
         "upload-certs",
         &[],
-        false,
+        true,
         "Upload certificates to kubeadm-certs",
     ),
     p(
         "mark-control-plane",
         &[],
-        false,
+        true,
         "Mark a node as a control-plane",
     ),
     p(
@@ -123,7 +123,7 @@ pub const INIT_PHASES: &[PhaseInfo] = &[
     p(
         "kubelet-finalize",
         &["enable-client-cert-rotation"],
-        false,
+        true,
         "Update kubelet settings after TLS bootstrap",
     ),
     p(
@@ -132,7 +132,7 @@ pub const INIT_PHASES: &[PhaseInfo] = &[
         true,
         "Install the CoreDNS and kube-proxy addons",
     ),
-    p("show-join-command", &[], false, "Show the join command"),
+    p("show-join-command", &[], true, "Show the join command"),
 ];
 
 /// `kubeadm join` phases in order (§13.1).
