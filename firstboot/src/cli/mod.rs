@@ -1,9 +1,9 @@
 //! The `firstboot` command line: clap definitions and dispatch.
 
 pub mod certs;
+pub mod token;
 pub mod upgrade;
 pub mod userdata;
-pub mod token;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -207,8 +207,8 @@ fn print_table(p: &UpgradePlan, fallback: Option<&str>) {
     for u in &p.upgrades {
         println!("\nUpgrade to the latest {}:\n", u.description);
         println!(
-            "{:<26} {:<10} {:<20} {}",
-            "COMPONENT", "NODE", "CURRENT", "TARGET"
+            "{:<26} {:<10} {:<20} TARGET",
+            "COMPONENT", "NODE", "CURRENT"
         );
         let rows = [
             (
