@@ -12,12 +12,14 @@ use serde_json::{json, Value};
 
 use super::{CliError, GlobalOpts, Output};
 use crate::config::{self, validate, GoDuration, DEFAULT_TOKEN_GROUP};
+use crate::join_material::{
+    format_rfc3339_utc, is_valid_token_id, BootstrapToken, TokenInfo, TOKEN_SECRET_PREFIX,
+};
 use crate::kube::Cluster;
 use crate::kubeconfig::Kubeconfig;
 use crate::phases::bootstrap_token::{
     token_secret, ADMIN_CONF, TOKEN_NAMESPACE, TOKEN_SECRET_TYPE,
 };
-use crate::phases::join_material_standin::token::{self, BootstrapToken};
 
 /// `token` subcommands.
 #[derive(Debug, Subcommand)]
@@ -129,7 +131,8 @@ fn connect(g: &GlobalOpts) -> Result<Cluster, CliError> {
 pub fn run(g: &GlobalOpts, c: &TokenCommand) -> Result<(), CliError> {
     match c {
         TokenCommand::Generate => {
-            println!("{}", BootstrapToken::generate().expose());
+            let t = BootstrapToken::generate().map_err(CliError::failed)?;
+            println!("{}", t.expose());
             Ok(())
         }
         TokenCommand::Create(a) => create(g, a),
@@ -145,7 +148,9 @@ pub fn token_from_args(a: &CreateArgs) -> Result<config::BootstrapToken, CliErro
             BootstrapToken::parse(t).map_err(|e| CliError::bad_input(anyhow::anyhow!("{e}")))?;
             t.clone()
         }
-        None => BootstrapToken::generate().expose(),
+        None => BootstrapToken::generate()
+            .map_err(CliError::failed)?
+            .expose(),
     };
     let ttl = GoDuration::parse(&a.ttl)
         .map_err(|e| CliError::bad_input(anyhow::anyhow!("--ttl: {e}")))?;
@@ -240,7 +245,7 @@ fn create(g: &GlobalOpts, a: &CreateArgs) -> Result<(), CliError> {
     let t = token_from_args(a)?;
     let secret = token_secret(&t, SystemTime::now()).map_err(CliError::bad_input)?;
     let id = BootstrapToken::parse(&t.token)
-        .map(|x| x.id)
+        .map(|x| x.id().to_string())
         .unwrap_or_default();
     let join = if a.print_join_config {
         let (path, display) = kubeconfig_path(g);
@@ -288,34 +293,26 @@ pub struct ListedToken {
     pub expires: Option<String>,
 }
 
-/// Reads a token Secret; `None` for Secrets that are not valid tokens.
+/// Reads a token Secret; `None` (with a warning on stderr naming the Secret, as kubeadm does)
+/// for Secrets that are not valid tokens.
 pub fn token_from_secret(s: &Secret) -> Option<ListedToken> {
-    let d = s.data.as_ref()?;
-    let get = |k: &str| d.get(k).map(|v| String::from_utf8_lossy(&v.0).into_owned());
-    let id = get("token-id")?;
-    let secret = get("token-secret")?;
-    let full = format!("{id}.{secret}");
-    BootstrapToken::parse(&full).ok()?;
-    let mut usages: Vec<String> = d
-        .iter()
-        .filter_map(|(k, v)| {
-            let u = k.strip_prefix("usage-bootstrap-")?;
-            (v.0 == b"true").then(|| u.to_string())
-        })
-        .collect();
-    usages.sort();
+    let info = match TokenInfo::from_secret(s) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("{e}");
+            return None;
+        }
+    };
     Some(ListedToken {
         token: config::BootstrapToken {
-            description: get("description").unwrap_or_default(),
+            description: info.description,
             expires: None,
-            groups: get("auth-extra-groups")
-                .map(|g| g.split(',').map(str::to_string).collect())
-                .unwrap_or_default(),
-            token: full,
+            groups: info.groups,
+            token: info.token.expose(),
             ttl: None,
-            usages,
+            usages: info.usages,
         },
-        expires: get("expiration"),
+        expires: info.expires.map(format_rfc3339_utc),
     })
 }
 
@@ -388,12 +385,11 @@ fn delete(g: &GlobalOpts, a: &DeleteArgs) -> Result<(), CliError> {
     let mut ids = Vec::new();
     for raw in &a.ids {
         let id = match raw.split_once('.') {
-            Some(_) => {
-                BootstrapToken::parse(raw)
-                    .map_err(|e| CliError::bad_input(anyhow::anyhow!("{e}")))?
-                    .id
-            }
-            None if token::is_valid_id(raw) => raw.clone(),
+            Some(_) => BootstrapToken::parse(raw)
+                .map_err(|e| CliError::bad_input(anyhow::anyhow!("{e}")))?
+                .id()
+                .to_string(),
+            None if is_valid_token_id(raw) => raw.clone(),
             None => {
                 return Err(CliError::bad_input(anyhow::anyhow!(
                     "{raw:?} is neither a token id ([a-z0-9]{{6}}) nor a token"
@@ -404,7 +400,7 @@ fn delete(g: &GlobalOpts, a: &DeleteArgs) -> Result<(), CliError> {
     }
     let cluster = connect(g)?;
     for id in ids {
-        let name = token::secret_name(&id);
+        let name = format!("{TOKEN_SECRET_PREFIX}{id}");
         if !cluster
             .delete::<Secret>(Some(TOKEN_NAMESPACE), &name)
             .map_err(CliError::failed)?

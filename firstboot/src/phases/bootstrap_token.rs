@@ -23,21 +23,24 @@ use k8s_openapi::api::rbac::v1::{
     ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use k8s_openapi::ByteString;
 use serde::{Deserialize, Serialize};
 
-use super::join_material_standin::{cluster_info, jws, token};
 use super::{Context, Phase, Plan, PlanItem};
 use crate::config::{self, NodeConfig, DEFAULT_TOKEN_GROUP};
+use crate::join_material::{
+    self as jm, BootstrapToken, TokenInfo, CLUSTER_INFO_NAME, CLUSTER_INFO_NAMESPACE,
+    JWS_KEY_PREFIX,
+};
 use crate::kube::{Cluster, ObjectItem};
 use crate::kubeconfig::Kubeconfig;
 
+/// Namespace of token Secrets.
+pub use crate::join_material::TOKEN_SECRET_NAMESPACE as TOKEN_NAMESPACE;
+/// Secret type of bootstrap tokens.
+pub use crate::join_material::TOKEN_SECRET_TYPE;
+
 /// File (in the status directory) recording generated token values.
 pub const TOKENS_FILE: &str = "bootstrap-tokens.json";
-/// Secret type of bootstrap tokens.
-pub const TOKEN_SECRET_TYPE: &str = "bootstrap.kubernetes.io/token";
-/// Namespace of token Secrets.
-pub const TOKEN_NAMESPACE: &str = "kube-system";
 /// kubeadm's default node bootstrap group.
 pub const NODE_BOOTSTRAP_GROUP: &str = DEFAULT_TOKEN_GROUP;
 /// The kubeconfig kubeadm's cluster phases use by default.
@@ -88,13 +91,13 @@ pub fn resolve_tokens(
         if t.token.is_empty() {
             let value = match recorded.tokens.get(&i) {
                 Some(v) => {
-                    token::BootstrapToken::parse(v)
+                    BootstrapToken::parse(v)
                         .map_err(|e| anyhow::anyhow!("{node_path}: bootstrap token {i}: {e}"))?;
                     v.clone()
                 }
                 None => {
                     changed = true;
-                    let v = token::BootstrapToken::generate().expose();
+                    let v = BootstrapToken::generate()?.expose();
                     recorded.tokens.insert(i, v.clone());
                     v
                 }
@@ -111,68 +114,20 @@ pub fn resolve_tokens(
     Ok((out, content))
 }
 
-fn rfc3339_utc(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
 /// The expiration a token Secret carries: `expires` (normalised to UTC), else `now + ttl` when
 /// the TTL is positive, else none (never expires).
 pub fn expiration(t: &config::BootstrapToken, now: SystemTime) -> anyhow::Result<Option<String>> {
-    if let Some(e) = &t.expires {
-        let at = time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339)
-            .map_err(|err| anyhow::anyhow!("bootstrapTokens expires {e:?}: not RFC 3339: {err}"))?;
-        return Ok(Some(rfc3339_utc(at)));
-    }
-    match t.ttl {
-        Some(d) if !d.as_duration().is_zero() => {
-            let at = time::OffsetDateTime::from(now + d.as_duration());
-            Ok(Some(rfc3339_utc(at)))
-        }
-        _ => Ok(None),
-    }
+    let id = BootstrapToken::parse(&t.token)
+        .map(|x| x.id().to_string())
+        .unwrap_or_default();
+    Ok(jm::token_expiration(&id, t, now.into())?.map(jm::format_rfc3339_utc))
 }
 
 /// The token Secret `kube-system/bootstrap-token-<id>` (spec §7.2). `t.token` must be set.
 pub fn token_secret(t: &config::BootstrapToken, now: SystemTime) -> anyhow::Result<Secret> {
-    let tok = token::BootstrapToken::parse(&t.token)
+    let tok = BootstrapToken::parse(&t.token)
         .map_err(|e| anyhow::anyhow!("bootstrapTokens token: {e}"))?;
-    let mut data = BTreeMap::new();
-    let mut put = |k: &str, v: &str| {
-        data.insert(k.to_string(), ByteString(v.as_bytes().to_vec()));
-    };
-    put("token-id", &tok.id);
-    put("token-secret", &tok.secret);
-    if !t.description.is_empty() {
-        put("description", &t.description);
-    }
-    if let Some(e) = expiration(t, now)? {
-        put("expiration", &e);
-    }
-    for u in &t.usages {
-        put(&format!("usage-bootstrap-{u}"), "true");
-    }
-    if !t.groups.is_empty() {
-        put("auth-extra-groups", &t.groups.join(","));
-    }
-    Ok(Secret {
-        metadata: ObjectMeta {
-            name: Some(tok.secret_name()),
-            namespace: Some(TOKEN_NAMESPACE.into()),
-            ..Default::default()
-        },
-        type_: Some(TOKEN_SECRET_TYPE.into()),
-        data: Some(data),
-        ..Default::default()
-    })
+    Ok(jm::token_secret(&tok, t, now.into())?)
 }
 
 fn meta(name: &str, namespace: Option<&str>) -> ObjectMeta {
@@ -295,12 +250,12 @@ pub fn cluster_info_rbac_items() -> Vec<ObjectItem> {
     let name = "kubeadm:bootstrap-signer-clusterinfo";
     vec![
         ObjectItem::apply(
-            &configmap_reader_role(cluster_info::NAMESPACE, name, cluster_info::NAME),
+            &configmap_reader_role(CLUSTER_INFO_NAMESPACE, name, CLUSTER_INFO_NAME),
             "lets anyone read cluster-info",
         ),
         ObjectItem::apply(
             &role_binding(
-                cluster_info::NAMESPACE,
+                CLUSTER_INFO_NAMESPACE,
                 name,
                 name,
                 vec![subject("User", "system:anonymous", None)],
@@ -321,14 +276,7 @@ pub fn cluster_info_configmap(kubeconfig: &Path, display: &str) -> anyhow::Resul
     let ca = kc
         .current_cluster_ca_pem(kubeconfig)
         .with_context(|| format!("{display}: no CA for the current cluster"))?;
-    Ok(ConfigMap {
-        metadata: meta(cluster_info::NAME, Some(cluster_info::NAMESPACE)),
-        data: Some(BTreeMap::from([(
-            "kubeconfig".to_string(),
-            cluster_info::kubeconfig(&server, &ca),
-        )])),
-        ..Default::default()
-    })
+    jm::build_cluster_info(&ca, &server).with_context(|| format!("{display}: cluster-info"))
 }
 
 /// The kubeconfig a cluster phase talks through: `--kubeconfig` if given, else the node's
@@ -362,8 +310,8 @@ impl Phase for BootstrapTokenPhase {
         }
         for t in &tokens {
             let secret = token_secret(t, ctx.start_time)?;
-            let id = token::BootstrapToken::parse(&t.token)
-                .map(|x| x.to_string())
+            let id = BootstrapToken::parse(&t.token)
+                .map(|x| format!("{}.<redacted>", x.id()))
                 .unwrap_or_default();
             plan.items.push(PlanItem::Object(ObjectItem::apply(
                 &secret,
@@ -393,52 +341,41 @@ impl Phase for BootstrapTokenPhase {
 /// signed token ids. The bootstrap-token phase never calls this.
 pub fn sign_cluster_info(cluster: &Cluster) -> anyhow::Result<Vec<String>> {
     let cm: ConfigMap = cluster
-        .get(Some(cluster_info::NAMESPACE), cluster_info::NAME)?
+        .get(Some(CLUSTER_INFO_NAMESPACE), CLUSTER_INFO_NAME)?
         .ok_or_else(|| anyhow::anyhow!("ConfigMap kube-public/cluster-info does not exist"))?;
-    let data = cm.data.clone().unwrap_or_default();
-    let content = data
-        .get("kubeconfig")
-        .ok_or_else(|| anyhow::anyhow!("cluster-info has no kubeconfig key"))?;
     let secrets: Vec<Secret> = cluster.list(
         Some(TOKEN_NAMESPACE),
         None,
         Some(&format!("type={TOKEN_SECRET_TYPE}")),
     )?;
     let now = time::OffsetDateTime::now_utc();
+    let signing: Vec<BootstrapToken> = secrets
+        .iter()
+        .filter_map(|s| TokenInfo::from_secret(s).ok())
+        .filter(|t| !t.is_expired(now) && t.usages.iter().any(|u| u == "signing"))
+        .map(|t| t.token)
+        .collect();
+    let mut signed_cm = cm.clone();
+    jm::set_signatures(&mut signed_cm, &signing)?;
+    let old = cm.data.unwrap_or_default();
+    let new = signed_cm.data.unwrap_or_default();
+    // A merge patch: new/changed signatures set, stale ones removed (null).
     let mut patch = serde_json::Map::new();
-    let mut signed = Vec::new();
-    for s in &secrets {
-        let Some(d) = &s.data else { continue };
-        let get = |k: &str| d.get(k).and_then(|v| String::from_utf8(v.0.clone()).ok());
-        if get("usage-bootstrap-signing").as_deref() != Some("true") {
-            continue;
+    for (k, v) in &new {
+        if k.starts_with(JWS_KEY_PREFIX) {
+            patch.insert(k.clone(), v.clone().into());
         }
-        if let Some(exp) = get("expiration") {
-            match time::OffsetDateTime::parse(&exp, &time::format_description::well_known::Rfc3339)
-            {
-                Ok(at) if at > now => {}
-                _ => continue,
-            }
-        }
-        let (Some(id), Some(secret)) = (get("token-id"), get("token-secret")) else {
-            continue;
-        };
-        patch.insert(
-            format!("{}{id}", cluster_info::JWS_KEY_PREFIX),
-            jws::sign(content, &id, &secret).into(),
-        );
-        signed.push(id);
     }
-    for k in data.keys() {
-        if k.starts_with(cluster_info::JWS_KEY_PREFIX) && !patch.contains_key(k) {
+    for k in old.keys() {
+        if k.starts_with(JWS_KEY_PREFIX) && !new.contains_key(k) {
             patch.insert(k.clone(), serde_json::Value::Null);
         }
     }
     cluster.patch::<ConfigMap>(
-        Some(cluster_info::NAMESPACE),
-        cluster_info::NAME,
+        Some(CLUSTER_INFO_NAMESPACE),
+        CLUSTER_INFO_NAME,
         &serde_json::json!({ "data": patch }),
         false,
     )?;
-    Ok(signed)
+    Ok(signing.iter().map(|t| t.id().to_string()).collect())
 }

@@ -7,7 +7,6 @@ pub mod bootstrap_token;
 pub mod certs;
 pub mod control_plane;
 pub mod etcd;
-pub mod join_material_standin;
 pub mod kubeconfig;
 pub mod kubelet_finalize;
 pub mod kubelet_start;

@@ -318,7 +318,7 @@ fn non_resource(
     if req.method != "GET" && req.method != "HEAD" {
         return Err(ApiError::new(
             405,
-            "the server does not allow this method on the requested resource",
+            "the server does not allow this method on the requested resource".to_string(),
         ));
     }
     match segs {

@@ -80,7 +80,10 @@ fn merge(target: &mut Value, patch: &Value, strategic: bool) {
         match (tm.get_mut(k), v) {
             (Some(Value::Array(cur)), Value::Array(items)) => {
                 if let Some(key) = merge_key(k, items).or_else(|| merge_key(k, cur)) {
-                    merge_list(cur, items, key, strategic);
+                    // Server-side apply keys ports by (port, protocol) (`listMapKeys`), so UDP and
+                    // TCP 53 of a Service stay two entries; strategic merge uses `port` only.
+                    let by_protocol = !strategic && k == "ports";
+                    merge_list(cur, items, key, strategic, by_protocol);
                 } else if is_set_list(k) {
                     for i in items {
                         if !cur.contains(i) {
@@ -104,10 +107,26 @@ fn merge(target: &mut Value, patch: &Value, strategic: bool) {
     }
 }
 
-fn merge_list(cur: &mut Vec<Value>, items: &[Value], key: &str, strategic: bool) {
+fn merge_list(
+    cur: &mut Vec<Value>,
+    items: &[Value],
+    key: &str,
+    strategic: bool,
+    by_protocol: bool,
+) {
+    let protocol = |v: &Value| {
+        v.get("protocol")
+            .and_then(Value::as_str)
+            .unwrap_or("TCP")
+            .to_string()
+    };
     for item in items {
         let kv = item.get(key);
-        let pos = kv.and_then(|kv| cur.iter().position(|c| c.get(key) == Some(kv)));
+        let pos = kv.and_then(|kv| {
+            cur.iter().position(|c| {
+                c.get(key) == Some(kv) && (!by_protocol || protocol(c) == protocol(item))
+            })
+        });
         if strategic && item.get("$patch").and_then(Value::as_str) == Some("delete") {
             if let Some(p) = pos {
                 cur.remove(p);
@@ -193,6 +212,17 @@ fn field_set(name: &str, v: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn apply_keys_service_ports_by_port_and_protocol() {
+        let ports = json!({"spec": {"ports": [
+            {"name": "dns", "port": 53, "protocol": "UDP"},
+            {"name": "dns-tcp", "port": 53, "protocol": "TCP"},
+        ]}});
+        let mut live = ports.clone();
+        apply_merge(&mut live, &ports);
+        assert_eq!(live, ports);
+    }
 
     #[test]
     fn strategic_merges_containers_by_name_and_replaces_taints() {
