@@ -10,15 +10,19 @@
 //! - [`runner`]: phase order, status journal, lock, resume.
 //! - [`phases`]: one module per kubeadm phase; each plans, then applies.
 //! - [`cli`]: the `firstboot` command line (clap).
+//! - [`join`]: join discovery and pre-join checks.
+//! - [`reset`]: `firstboot reset` (undo a bootstrap, keep the staged bundles).
 //! - [`fsutil`]: atomic writes and path helpers.
 
 pub mod cli;
 pub mod config;
 pub mod fsutil;
+pub mod join;
 pub mod kube;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod manifests;
 pub mod phases;
 pub mod pki;
+pub mod reset;
 pub mod runner;

@@ -5,6 +5,7 @@
 pub mod certs;
 pub mod control_plane;
 pub mod etcd;
+pub mod join;
 pub mod kubeconfig;
 pub mod kubelet_start;
 pub mod params;
@@ -293,6 +294,19 @@ pub fn for_name(mode: Mode, name: &str) -> Option<Box<dyn Phase>> {
         (Mode::Init, "etcd") => Some(Box::new(etcd::Etcd)),
         (Mode::Init, "control-plane") => Some(Box::new(control_plane::ControlPlane)),
         (Mode::Init, "kubelet-start") => Some(Box::new(kubelet_start::KubeletStart)),
+        (Mode::Join, "control-plane-prepare") => {
+            Some(Box::new(join::control_plane_prepare::ControlPlanePrepare))
+        }
+        (Mode::Join, "kubelet-start") => Some(Box::new(join::kubelet_start::JoinKubeletStart)),
+        (Mode::Join, "kubelet-wait-bootstrap") => {
+            Some(Box::new(join::kubelet_wait_bootstrap::KubeletWaitBootstrap))
+        }
+        (Mode::Join, "control-plane-join") => {
+            Some(Box::new(join::control_plane_join::ControlPlaneJoin))
+        }
+        (Mode::Join, "wait-control-plane") => {
+            Some(Box::new(join::wait_control_plane::JoinWaitControlPlane))
+        }
         _ => None,
     }
 }
