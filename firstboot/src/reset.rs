@@ -131,7 +131,8 @@ fn manifest_flag(manifest: &str, flag: &str) -> Option<String> {
     let prefix = format!("--{flag}=");
     manifest.lines().find_map(|l| {
         let l = l.trim().trim_start_matches("- ").trim();
-        l.strip_prefix(&prefix).map(|v| v.trim_matches('"').to_string())
+        l.strip_prefix(&prefix)
+            .map(|v| v.trim_matches('"').to_string())
     })
 }
 

@@ -1,6 +1,8 @@
 //! Join: discovery against the real signed cluster-info a kubeadm v1.36.2 cluster served,
 //! download-certs decryption, and `firstboot reset` on a directory root.
 
+mod runner_support;
+
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -154,7 +156,9 @@ fn unsafe_skip_accepts_without_pins() {
 fn wrong_ca_hash_is_refused() {
     let src = Scripted::new(vec![Ok(Some(cluster_info()))]);
     let wrong = format!("sha256:{}", "ab".repeat(32));
-    let e = discovery(&token("11y76f"), vec![wrong]).run(&src).unwrap_err();
+    let e = discovery(&token("11y76f"), vec![wrong])
+        .run(&src)
+        .unwrap_err();
     assert!(matches!(e, DiscoveryError::PinMismatch { .. }), "{e}");
     let msg = e.to_string();
     assert!(msg.contains(&openssl_pin()), "names the CA's pin: {msg}");
@@ -169,7 +173,9 @@ fn wrong_or_missing_signature_is_refused() {
     let id = "11y76f";
     let forged = format!("{id}.0000000000000000");
     let src = Scripted::new(vec![Ok(Some(cluster_info()))]);
-    let e = discovery(&forged, vec![openssl_pin()]).run(&src).unwrap_err();
+    let e = discovery(&forged, vec![openssl_pin()])
+        .run(&src)
+        .unwrap_err();
     assert!(matches!(e, DiscoveryError::BadSignature(_)), "{e}");
     assert!(e.to_string().contains("can't trust this API Server"));
     assert!(!e.to_string().contains("0000000000000000"), "secret leaked");
@@ -179,16 +185,23 @@ fn wrong_or_missing_signature_is_refused() {
     let k = data["kubeconfig"].replace("127.0.0.1:6443", "10.9.9.9:6443");
     data.insert("kubeconfig".into(), k);
     let src = Scripted::new(vec![Ok(Some(data))]);
-    let e = discovery(&token(id), vec![openssl_pin()]).run(&src).unwrap_err();
+    let e = discovery(&token(id), vec![openssl_pin()])
+        .run(&src)
+        .unwrap_err();
     assert!(matches!(e, DiscoveryError::BadSignature(_)), "{e}");
 
     // The real kubeadm-certs TTL token has no signing usage: cluster-info carries no
     // signature for it, discovery waits and then names the token id.
     let src = Scripted::new(vec![Ok(Some(cluster_info()))]);
-    let e = discovery(&token("0s140a"), vec![openssl_pin()]).run(&src).unwrap_err();
+    let e = discovery(&token("0s140a"), vec![openssl_pin()])
+        .run(&src)
+        .unwrap_err();
     assert!(matches!(e, DiscoveryError::NoSignature { .. }), "{e}");
     let msg = e.to_string();
-    assert!(msg.contains("\"0s140a\" is invalid for this cluster or it has expired"), "{msg}");
+    assert!(
+        msg.contains("\"0s140a\" is invalid for this cluster or it has expired"),
+        "{msg}"
+    );
     assert!(src.calls.borrow().len() > 1, "retried until the timeout");
 }
 
@@ -213,7 +226,9 @@ fn cluster_info_changing_between_fetches_is_refused() {
     let k = changed["kubeconfig"].replace("users: null", "users: []");
     changed.insert("kubeconfig".into(), k);
     let src = Scripted::new(vec![Ok(Some(cluster_info())), Ok(Some(changed))]);
-    let e = discovery(&token("11y76f"), vec![openssl_pin()]).run(&src).unwrap_err();
+    let e = discovery(&token("11y76f"), vec![openssl_pin()])
+        .run(&src)
+        .unwrap_err();
     assert!(matches!(e, DiscoveryError::Changed(_)), "{e}");
     assert!(e.to_string().contains("refusing to join"));
 }
@@ -227,7 +242,10 @@ fn expired_token_is_refused_with_a_clear_message() {
     let msg = e.to_string();
     assert!(msg.contains("token expired or invalid"), "{msg}");
     assert!(msg.contains("11y76f"), "{msg}");
-    assert!(!msg.contains(t.split_once('.').unwrap().1), "secret leaked: {msg}");
+    assert!(
+        !msg.contains(t.split_once('.').unwrap().1),
+        "secret leaked: {msg}"
+    );
 
     // A known expiry (the kubeadm-certs TTL token's) is checked before anything else.
     let v = yaml("secret/kube-system__bootstrap-token-0s140a.yaml");
@@ -237,9 +255,10 @@ fn expired_token_is_refused_with_a_clear_message() {
             .unwrap(),
     )
     .unwrap();
-    let e = firstboot::join::checks::check_token_expiry("0s140a", &exp, std::time::SystemTime::now())
-        .unwrap_err()
-        .to_string();
+    let e =
+        firstboot::join::checks::check_token_expiry("0s140a", &exp, std::time::SystemTime::now())
+            .unwrap_err()
+            .to_string();
     assert!(e.contains(&format!("0s140a expired at {exp}")), "{e}");
 }
 
@@ -290,12 +309,16 @@ fn download_certs_decrypts_and_picks_modes() {
     put("sa.key", &priv_key);
     data.insert("front-proxy-ca.crt".into(), Vec::new()); // absent at upload: skipped
     data.insert("front-proxy-ca.key".into(), Vec::new());
-    let expected: Vec<(String, String)> = ["ca.crt", "ca.key", "front-proxy-ca.crt", "sa.pub", "sa.key"]
-        .iter()
-        .map(|k| (k.to_string(), format!("/etc/kubernetes/pki/{k}")))
-        .collect();
+    let expected: Vec<(String, String)> =
+        ["ca.crt", "ca.key", "front-proxy-ca.crt", "sa.pub", "sa.key"]
+            .iter()
+            .map(|k| (k.to_string(), format!("/etc/kubernetes/pki/{k}")))
+            .collect();
     let files = certs_from_secret(&data, &key_hex, &expected).unwrap();
-    let modes: Vec<(&str, u32)> = files.iter().map(|f: &CertFile| (f.path.as_str(), f.mode)).collect();
+    let modes: Vec<(&str, u32)> = files
+        .iter()
+        .map(|f: &CertFile| (f.path.as_str(), f.mode))
+        .collect();
     assert_eq!(
         modes,
         vec![
@@ -309,20 +332,32 @@ fn download_certs_decrypts_and_picks_modes() {
 
     // Wrong key: nothing returned, the error names the Secret and never the key.
     let wrong = "00".repeat(32);
-    let e = certs_from_secret(&data, &wrong, &expected).unwrap_err().to_string();
-    assert!(e.contains("kubeadm-certs") && e.contains("wrong certificate key"), "{e}");
+    let e = certs_from_secret(&data, &wrong, &expected)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("kubeadm-certs") && e.contains("wrong certificate key"),
+        "{e}"
+    );
     assert!(!e.contains(&key_hex));
 
     // An entry this node needs is missing.
     let mut more = expected.clone();
-    more.push(("etcd-ca.crt".into(), "/etc/kubernetes/pki/etcd/ca.crt".into()));
-    let e = certs_from_secret(&data, &key_hex, &more).unwrap_err().to_string();
+    more.push((
+        "etcd-ca.crt".into(),
+        "/etc/kubernetes/pki/etcd/ca.crt".into(),
+    ));
+    let e = certs_from_secret(&data, &key_hex, &more)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("\"etcd-ca.crt\""), "{e}");
 
     // Data that is neither a key nor a certificate.
     let mut junk = data.clone();
     junk.insert("ca.crt".into(), encrypt(&key, [99; 12], b"hello"));
-    let e = certs_from_secret(&junk, &key_hex, &expected).unwrap_err().to_string();
+    let e = certs_from_secret(&junk, &key_hex, &expected)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("unknown data found in Secret entry"), "{e}");
 }
 
@@ -335,7 +370,9 @@ fn write(root: &Path, p: &str, content: &str) {
 }
 
 fn exists(root: &Path, p: &str) -> bool {
-    root.join(p.trim_start_matches('/')).symlink_metadata().is_ok()
+    root.join(p.trim_start_matches('/'))
+        .symlink_metadata()
+        .is_ok()
 }
 
 fn populated_node() -> tempfile::TempDir {
@@ -458,7 +495,10 @@ fn reset_removes_exactly_what_kubeadm_removes_and_keeps_the_staged_bundle() {
     }
     // Re-runnable: a second reset on the clean node succeeds and plans no etcd removal.
     let p2 = plan(&opts);
-    assert!(!p2.steps.iter().any(|s| matches!(s, ResetStep::RemoveEtcdMember { .. })));
+    assert!(!p2
+        .steps
+        .iter()
+        .any(|s| matches!(s, ResetStep::RemoveEtcdMember { .. })));
     apply(&opts, &p2, &services, None).unwrap();
 }
 
@@ -473,9 +513,14 @@ fn reset_refuses_to_break_etcd_quorum_without_force() {
         breaks_quorum: true,
         removed: RefCell::new(Vec::new()),
     };
-    let e = apply(&opts, &p, &services, Some(&etcd)).unwrap_err().to_string();
+    let e = apply(&opts, &p, &services, Some(&etcd))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("quorum") && e.contains("--force"), "{e}");
-    assert!(exists(d.path(), "/etc/kubernetes/admin.conf"), "nothing removed");
+    assert!(
+        exists(d.path(), "/etc/kubernetes/admin.conf"),
+        "nothing removed"
+    );
     assert!(etcd.removed.borrow().is_empty());
     // Without an etcd client: refused too.
     let e = apply(&opts, &p, &services, None).unwrap_err().to_string();
@@ -497,11 +542,78 @@ fn reset_dry_run_lists_and_removes_nothing() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text} {}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("[reset] remove file /etc/kubernetes/admin.conf"), "{text}");
-    assert!(text.contains("[reset] remove the contents of /var/lib/etcd"), "{text}");
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("[reset] remove file /etc/kubernetes/admin.conf"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[reset] remove the contents of /var/lib/etcd"),
+        "{text}"
+    );
     assert!(text.contains("[reset] keep /opt/kubebake"), "{text}");
-    assert!(!text.contains("/etc/kubernetes/tmp"), "only with --cleanup-tmp-dir: {text}");
+    assert!(
+        !text.contains("/etc/kubernetes/tmp"),
+        "only with --cleanup-tmp-dir: {text}"
+    );
     assert!(exists(d.path(), "/etc/kubernetes/admin.conf"));
     assert!(exists(d.path(), "/var/lib/etcd/member/snap/db"));
+}
+
+// ---- the join workflow's plan (dry run; no API server needed) ----
+
+const CP_JOIN: &str = "\
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: JoinConfiguration
+nodeRegistration:
+  name: cp2
+  criSocket: unix:///var/run/containerd/containerd.sock
+  ignorePreflightErrors: [all]
+discovery:
+  bootstrapToken:
+    apiServerEndpoint: 127.0.0.1:6443
+    token: abcdef.0123456789abcdef
+    caCertHashes: [sha256:3b793efefe27a19f93b0fbe6e637e9c41d0dde8a377d6ab1c0f656bf1136dd8a]
+controlPlane:
+  localAPIEndpoint:
+    advertiseAddress: 192.0.2.3
+  certificateKey: 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+";
+
+#[test]
+fn join_dry_run_plans_the_join_phases_without_secrets() {
+    let node = runner_support::Node::with_config(CP_JOIN);
+    let out = node.run(&["--dry-run", "join"]);
+    let text = runner_support::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for want in [
+        "[control-plane-prepare] file /etc/kubernetes/pki/ca.key (mode 0600, generated): from Secret kube-system/kubeadm-certs entry ca.key",
+        "[control-plane-prepare] file /etc/kubernetes/pki/etcd/ca.crt (mode 0644, generated)",
+        "[control-plane-prepare] file /etc/kubernetes/manifests/kube-apiserver.yaml",
+        "[kubelet-start] file /etc/kubernetes/bootstrap-kubelet.conf (mode 0600, generated)",
+        "[kubelet-start] file /var/lib/kubelet/config.yaml",
+        "[kubelet-wait-bootstrap] remove /etc/kubernetes/bootstrap-kubelet.conf",
+        "[control-plane-join] [mark-control-plane] label Node cp2",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+    // Join kubeconfigs: admin, controller-manager, scheduler only.
+    assert!(text.contains("admin.conf"), "{text}");
+    assert!(!text.contains("super-admin.conf"), "{text}");
+    assert!(
+        !text.contains("0123456789abcdef"),
+        "token secret printed:\n{text}"
+    );
+    assert!(
+        !text.contains("0c0d0e0f10111213"),
+        "certificate key printed:\n{text}"
+    );
+    assert!(
+        !node.path("/etc/kubernetes/pki").exists(),
+        "dry run wrote files"
+    );
 }

@@ -18,8 +18,13 @@ pub fn certificate_key_expired_message() -> String {
 /// Fails when a token's `expiration` (RFC 3339, from its Secret or a known expiry) is before
 /// `now`, naming the token id and when it expired.
 pub fn check_token_expiry(token_id: &str, expiration: &str, now: SystemTime) -> anyhow::Result<()> {
-    let exp = time::OffsetDateTime::parse(expiration, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| anyhow::anyhow!("bootstrap token {token_id}: invalid expiration {expiration:?}: {e}"))?;
+    let exp =
+        time::OffsetDateTime::parse(expiration, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "bootstrap token {token_id}: invalid expiration {expiration:?}: {e}"
+                )
+            })?;
     let now = time::OffsetDateTime::from(now);
     if exp <= now {
         anyhow::bail!(
@@ -42,7 +47,10 @@ pub fn staged_kubelet_version(root: &Path) -> Option<String> {
         }
     }
     let bin = crate::fsutil::under_root(root, "/usr/local/bin/kubelet");
-    let out = std::process::Command::new(&bin).arg("--version").output().ok()?;
+    let out = std::process::Command::new(&bin)
+        .arg("--version")
+        .output()
+        .ok()?;
     let s = String::from_utf8_lossy(&out.stdout);
     // "Kubernetes v1.36.2"
     s.split_whitespace()
@@ -85,8 +93,13 @@ mod tests {
     fn skew() {
         assert!(check_kubelet_skew("v1.36.2", "v1.36.0").is_ok());
         assert!(check_kubelet_skew("v1.33.0", "v1.36.2").is_ok());
-        let e = check_kubelet_skew("v1.37.0", "v1.36.2").unwrap_err().to_string();
-        assert!(e.contains("newer than the cluster's control plane v1.36.2"), "{e}");
+        let e = check_kubelet_skew("v1.37.0", "v1.36.2")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("newer than the cluster's control plane v1.36.2"),
+            "{e}"
+        );
         assert!(check_kubelet_skew("v1.32.9", "v1.36.2").is_err());
     }
 

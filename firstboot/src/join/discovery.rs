@@ -19,8 +19,7 @@ use serde_yaml::Value;
 
 use crate::config::{BootstrapTokenDiscovery, JoinConfiguration};
 use crate::kubeconfig::Kubeconfig;
-use crate::pki::pin::spki_hash;
-use crate::pki::x509::Certificate;
+use crate::pki::{spki_hash, Certificate};
 
 /// kubeadm's interval between discovery attempts (`DiscoveryRetryInterval`).
 pub const DISCOVERY_RETRY_INTERVAL: Duration = Duration::from_secs(5);
@@ -255,11 +254,15 @@ pub fn cluster_of(kubeconfig: &str) -> Result<(String, Vec<u8>), DiscoveryError>
                         .find(|c| c.get("name").and_then(Value::as_str) == Some(ctx))
                 })
                 .and_then(|c| c.get("context")?.get("cluster")?.as_str().map(String::from))
-                .ok_or_else(|| bad("no cluster (neither an unnamed one nor the current context's)"))?;
+                .ok_or_else(|| {
+                    bad("no cluster (neither an unnamed one nor the current context's)")
+                })?;
             named(&cname).ok_or_else(|| bad(&format!("cluster {cname:?} not found")))?
         }
     };
-    let c = entry.get("cluster").ok_or_else(|| bad("cluster entry has no `cluster`"))?;
+    let c = entry
+        .get("cluster")
+        .ok_or_else(|| bad("cluster entry has no `cluster`"))?;
     let server = c
         .get("server")
         .and_then(Value::as_str)
@@ -370,7 +373,9 @@ impl ClusterInfoSource for HttpsClusterInfo {
         ca_pem: Option<&[u8]>,
     ) -> Result<Option<BTreeMap<String, String>>, FetchError> {
         let other = |e: &dyn fmt::Display| FetchError::Other(e.to_string());
-        let url: http::Uri = format!("https://{endpoint}").parse().map_err(|e| other(&e))?;
+        let url: http::Uri = format!("https://{endpoint}")
+            .parse()
+            .map_err(|e| other(&e))?;
         let mut config = kube::Config::new(url);
         config.connect_timeout = Some(Duration::from_secs(10));
         config.read_timeout = Some(Duration::from_secs(10));
@@ -456,7 +461,7 @@ impl TokenDiscovery {
         let start = Instant::now();
         let deadline = start + self.timeout;
         let key = format!("{JWS_KEY_PREFIX}{}", self.token.id);
-        let mut last = String::new();
+        let mut last: String;
         // Steps 1–2: insecure, anonymous; wait for the signature of this token id.
         let data = loop {
             match source.fetch(&self.endpoint, None) {
@@ -588,8 +593,9 @@ pub fn file_discovery(
     if has_creds {
         return Ok((kc, cluster));
     }
-    let token = tls_token
-        .ok_or_else(|| err("the kubeconfig has no credentials and discovery.tlsBootstrapToken is not set".into()))?;
+    let token = tls_token.ok_or_else(|| {
+        err("the kubeconfig has no credentials and discovery.tlsBootstrapToken is not set".into())
+    })?;
     let token = Token::parse(token)?;
     Ok((bootstrap_kubeconfig(&cluster, &token), cluster))
 }
@@ -600,7 +606,9 @@ fn user_has_token(v: &Value) -> bool {
         .is_some_and(|l| {
             l.iter().any(|u| {
                 u.get("user").is_some_and(|u| {
-                    u.get("token").and_then(Value::as_str).is_some_and(|t| !t.is_empty())
+                    u.get("token")
+                        .and_then(Value::as_str)
+                        .is_some_and(|t| !t.is_empty())
                         || u.get("client-certificate").is_some()
                 })
             })
@@ -612,7 +620,9 @@ fn fetch_url(url: &str) -> Result<Vec<u8>, String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let uri: http::Uri = url.parse().map_err(|e: http::uri::InvalidUri| e.to_string())?;
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| e.to_string())?;
     let base: http::Uri = format!(
         "https://{}",
         uri.authority().map(|a| a.as_str()).unwrap_or_default()

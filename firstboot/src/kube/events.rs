@@ -35,7 +35,11 @@ pub fn phase_event(
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     let (reason, kind, message) = match result {
-        Ok(()) => (REASON_DONE, "Normal", format!("firstboot phase {phase} done")),
+        Ok(()) => (
+            REASON_DONE,
+            "Normal",
+            format!("firstboot phase {phase} done"),
+        ),
         Err(e) => {
             let mut m = format!("firstboot phase {phase} failed: {e}");
             if m.len() > MAX_MESSAGE {
@@ -110,7 +114,12 @@ pub fn report_phase(
         .cloned();
     match result {
         Err(_) => {
-            cluster.patch::<Node>(None, node_name, &failed_annotation_patch(Some(phase)), false)?;
+            cluster.patch::<Node>(
+                None,
+                node_name,
+                &failed_annotation_patch(Some(phase)),
+                false,
+            )?;
         }
         Ok(()) if current.as_deref() == Some(phase) => {
             cluster.patch::<Node>(None, node_name, &failed_annotation_patch(None), false)?;
@@ -145,7 +154,11 @@ mod tests {
         let bad = phase_event("node-a", "etcd-join", Err(&long), t);
         assert_eq!(bad.reason.as_deref(), Some(REASON_FAILED));
         assert_eq!(bad.type_.as_deref(), Some("Warning"));
-        assert!(bad.message.as_deref().unwrap().starts_with("firstboot phase etcd-join failed: x"));
+        assert!(bad
+            .message
+            .as_deref()
+            .unwrap()
+            .starts_with("firstboot phase etcd-join failed: x"));
         assert!(bad.message.unwrap().len() <= MAX_MESSAGE);
     }
 

@@ -42,7 +42,6 @@ impl Phase for KubeletStart {
     }
 }
 
-
 /// The kubelet files of this node with `user_config` as the KubeletConfiguration document (the
 /// user's on init, the cluster's `kubelet-config` on join).
 pub fn plan_with(ctx: &Context, user_config: Option<serde_json::Value>) -> anyhow::Result<Plan> {
@@ -84,14 +83,13 @@ pub fn plan_with(ctx: &Context, user_config: Option<serde_json::Value>) -> anyho
     let lib = kubelet::plan_kubelet_files(&c, &f, &ctx.path("/var/lib/kubelet"))?;
     let mut items = items_from_file_plan(ctx.root, &lib, "kubelet configuration");
     items.push(PlanItem::Note(
-        "stop the kubelet before writing, restart it afterwards (daemon-reload + restart)"
-            .into(),
+        "stop the kubelet before writing, restart it afterwards (daemon-reload + restart)".into(),
     ));
     Ok(Plan {
         phase: "kubelet-start".into(),
         items,
     })
-    }
+}
 
 /// kubeadm's TryStartKubelet: daemon-reload + restart, a warning when it fails.
 pub fn try_start_kubelet(ctx: &Context) {

@@ -20,7 +20,10 @@ pub struct ControlPlaneJoin;
 /// The taints of a control-plane node: `configured` (`None` = kubeadm's default control-plane
 /// taint) followed by the node's existing taints not already in the list (whole-struct
 /// equality).
-pub fn control_plane_taints(configured: Option<&[crate::config::Taint]>, existing: &[Taint]) -> Vec<Taint> {
+pub fn control_plane_taints(
+    configured: Option<&[crate::config::Taint]>,
+    existing: &[Taint],
+) -> Vec<Taint> {
     let mut out: Vec<Taint> = match configured {
         None => vec![Taint {
             key: CONTROL_PLANE_TAINT_KEY.into(),
@@ -72,7 +75,7 @@ pub fn mark_control_plane(
     timeout: Duration,
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
-    let mut last = String::from("Node not found");
+    let mut last: String;
     loop {
         match cluster.get::<Node>(None, node_name) {
             Ok(Some(n))
@@ -91,7 +94,9 @@ pub fn mark_control_plane(
             Err(e) => last = e.to_string(),
         }
         if Instant::now() >= deadline {
-            anyhow::bail!("error marking Node {node_name:?} as control-plane (waited {timeout:?}): {last}");
+            anyhow::bail!(
+                "error marking Node {node_name:?} as control-plane (waited {timeout:?}): {last}"
+            );
         }
         std::thread::sleep(API_RETRY_INTERVAL);
     }
@@ -105,7 +110,9 @@ impl Phase for ControlPlaneJoin {
     fn plan(&self, ctx: &Context) -> anyhow::Result<Plan> {
         let mut plan = Plan::new("control-plane-join");
         if !ctx.config.is_control_plane() {
-            plan.items.push(PlanItem::Note("not a control-plane join: nothing to do".into()));
+            plan.items.push(PlanItem::Note(
+                "not a control-plane join: nothing to do".into(),
+            ));
         } else if ctx.selected("control-plane-join", "mark-control-plane") {
             plan.items.push(PlanItem::Note(format!(
                 "[mark-control-plane] label Node {} {CONTROL_PLANE_TAINT_KEY}=\"\" {EXCLUDE_LB_LABEL}=\"\" and set its taints",
@@ -115,13 +122,26 @@ impl Phase for ControlPlaneJoin {
         Ok(plan)
     }
 
-    fn apply(&self, ctx: &Context, _plan: &Plan, progress: &mut dyn FnMut(usize)) -> anyhow::Result<()> {
-        if !ctx.config.is_control_plane() || !ctx.selected("control-plane-join", "mark-control-plane") {
+    fn apply(
+        &self,
+        ctx: &Context,
+        _plan: &Plan,
+        progress: &mut dyn FnMut(usize),
+    ) -> anyhow::Result<()> {
+        if ctx.cluster.is_none() {
+            return Ok(()); // dry run: the plan was printed, nothing to contact
+        }
+        if !ctx.config.is_control_plane()
+            || !ctx.selected("control-plane-join", "mark-control-plane")
+        {
             return Ok(());
         }
         let node = ctx.config.node_name();
         println!("[mark-control-plane] Marking the node {node} as control-plane");
-        let timeout = super::timeout_or(ctx.config.timeouts().kubernetes_api_call, Duration::from_secs(60));
+        let timeout = super::timeout_or(
+            ctx.config.timeouts().kubernetes_api_call,
+            Duration::from_secs(60),
+        );
         mark_control_plane(
             ctx.cluster()?,
             node,

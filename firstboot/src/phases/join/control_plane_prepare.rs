@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Secret;
 
-use super::{bootstrap_cluster, cluster_configuration, join_config, sub_context, with_cluster_configuration};
+use super::{
+    bootstrap_cluster, cluster_configuration, join_config, sub_context, with_cluster_configuration,
+};
 use crate::config::NodeConfig;
 use crate::join::checks::certificate_key_expired_message;
 use crate::phases::certs::Certs;
@@ -66,9 +68,9 @@ pub fn parse_certificate_key(key: &str) -> anyhow::Result<[u8; 32]> {
     let bytes = hex::decode(key.trim()).map_err(|_| {
         anyhow::anyhow!("controlPlane.certificateKey is not hex (want 64 hex characters)")
     })?;
-    bytes
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("controlPlane.certificateKey must decode to 32 bytes (64 hex characters)"))
+    bytes.try_into().map_err(|_| {
+        anyhow::anyhow!("controlPlane.certificateKey must decode to 32 bytes (64 hex characters)")
+    })
 }
 
 /// Decrypts one kubeadm-certs value: nonce (12) ‖ ciphertext ‖ tag (16), AES-256-GCM, no AAD.
@@ -77,8 +79,11 @@ pub fn decrypt_value(key: &[u8; 32], data: &[u8]) -> anyhow::Result<Vec<u8>> {
     if data.len() < NONCE_LEN + 16 {
         anyhow::bail!("value too short to be AES-GCM data");
     }
-    let k = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).map_err(|_| anyhow::anyhow!("bad key"))?);
-    let nonce = Nonce::try_assume_unique_for_key(&data[..NONCE_LEN]).map_err(|_| anyhow::anyhow!("bad nonce"))?;
+    let k = LessSafeKey::new(
+        UnboundKey::new(&AES_256_GCM, key).map_err(|_| anyhow::anyhow!("bad key"))?,
+    );
+    let nonce = Nonce::try_assume_unique_for_key(&data[..NONCE_LEN])
+        .map_err(|_| anyhow::anyhow!("bad nonce"))?;
     let mut buf = data[NONCE_LEN..].to_vec();
     let plain = k
         .open_in_place(nonce, Aad::empty(), &mut buf)
@@ -118,9 +123,13 @@ pub fn certs_from_secret(
     let mut out = Vec::new();
     for (k, path) in expected {
         if !data.contains_key(k) {
-            anyhow::bail!("Secret kube-system/{KUBEADM_CERTS_SECRET} has no entry {k:?} that this node needs");
+            anyhow::bail!(
+                "Secret kube-system/{KUBEADM_CERTS_SECRET} has no entry {k:?} that this node needs"
+            );
         }
-        let Some(content) = plain.get(k) else { continue };
+        let Some(content) = plain.get(k) else {
+            continue;
+        };
         out.push(CertFile {
             path: path.clone(),
             mode: file_mode(k, content)?,
@@ -165,7 +174,9 @@ impl Phase for ControlPlanePrepare {
         let mut plan = Plan::new("control-plane-prepare");
         let j = join_config(ctx)?;
         let Some(cp) = &j.control_plane else {
-            plan.items.push(PlanItem::Note("not a control-plane join: nothing to do".into()));
+            plan.items.push(PlanItem::Note(
+                "not a control-plane join: nothing to do".into(),
+            ));
             return Ok(plan);
         };
         if selected(ctx, "download-certs") {
@@ -189,7 +200,13 @@ impl Phase for ControlPlanePrepare {
             plan.items.extend(Certs.plan(&sub)?.items);
         }
         if selected(ctx, "kubeconfig") {
-            plan.items.extend(Kubeconfig.plan(&sub)?.items);
+            match Kubeconfig.plan(&sub) {
+                Ok(p) => plan.items.extend(p.items),
+                // The CA arrives with download-certs: planned once it is on disk.
+                Err(e) => plan.items.push(PlanItem::Note(format!(
+                    "kubeconfig: admin.conf, controller-manager.conf, scheduler.conf once the CA is on disk ({e})"
+                ))),
+            }
         }
         if selected(ctx, "control-plane") {
             plan.items.extend(ControlPlane.plan(&sub)?.items);
@@ -197,9 +214,19 @@ impl Phase for ControlPlanePrepare {
         Ok(plan)
     }
 
-    fn apply(&self, ctx: &Context, _plan: &Plan, progress: &mut dyn FnMut(usize)) -> anyhow::Result<()> {
+    fn apply(
+        &self,
+        ctx: &Context,
+        _plan: &Plan,
+        progress: &mut dyn FnMut(usize),
+    ) -> anyhow::Result<()> {
+        if ctx.cluster.is_none() {
+            return Ok(()); // dry run: the plan was printed, nothing to contact
+        }
         let j = join_config(ctx)?;
-        let Some(cp) = &j.control_plane else { return Ok(()) };
+        let Some(cp) = &j.control_plane else {
+            return Ok(());
+        };
         let cfg = joined_config(ctx)?;
         let mut done = 0;
         if selected(ctx, "download-certs") && !cp.certificate_key.is_empty() {
@@ -263,7 +290,10 @@ mod tests {
     #[test]
     fn decrypt_spec_vector() {
         // §19.4.
-        let key = parse_certificate_key("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f").unwrap();
+        let key = parse_certificate_key(
+            "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        )
+        .unwrap();
         let stored = base64::engine::general_purpose::STANDARD
             .decode("a3ViZWFkbS1jZXJ0/oRfM3ty3AkbKca/XhsYjZIIWjtTsKb2psd7d3yVFdQU2pIgS5Y82kADnY+s1MsvUidDyQK1B5noNpfM0NBujKV5G8/V6YnOBWkG")
             .unwrap();

@@ -5,7 +5,9 @@
 
 use k8s_openapi::api::core::v1::{ConfigMap, Node};
 
-use super::{bootstrap_cluster, cluster_configuration, discover, join_config, BOOTSTRAP_KUBELET_CONF};
+use super::{
+    bootstrap_cluster, cluster_configuration, discover, join_config, BOOTSTRAP_KUBELET_CONF,
+};
 use crate::join::checks;
 use crate::kubeconfig::local_endpoint_url;
 use crate::phases::kubelet_start::{plan_with, try_start_kubelet};
@@ -38,7 +40,9 @@ impl Phase for JoinKubeletStart {
 
     fn plan(&self, ctx: &Context) -> anyhow::Result<Plan> {
         let mut items = vec![
-            PlanItem::Note("discover the cluster (kube-public/cluster-info) and check version skew".into()),
+            PlanItem::Note(
+                "discover the cluster (kube-public/cluster-info) and check version skew".into(),
+            ),
             PlanItem::Generate {
                 path: BOOTSTRAP_KUBELET_CONF.into(),
                 mode: 0o600,
@@ -63,7 +67,15 @@ impl Phase for JoinKubeletStart {
         })
     }
 
-    fn apply(&self, ctx: &Context, _plan: &Plan, progress: &mut dyn FnMut(usize)) -> anyhow::Result<()> {
+    fn apply(
+        &self,
+        ctx: &Context,
+        _plan: &Plan,
+        progress: &mut dyn FnMut(usize),
+    ) -> anyhow::Result<()> {
+        if ctx.cluster.is_none() {
+            return Ok(()); // dry run: the plan was printed, nothing to contact
+        }
         let d = discover(ctx)?;
         let cluster = bootstrap_cluster(ctx)?;
         let cc = cluster_configuration(&cluster)?;
@@ -82,21 +94,37 @@ impl Phase for JoinKubeletStart {
         let kubelet_text = kcm
             .and_then(|c| c.data)
             .and_then(|d| d.get("kubelet").cloned())
-            .ok_or_else(|| anyhow::anyhow!("ConfigMap kube-system/kubelet-config not found or has no `kubelet` key"))?;
-        let kubelet_doc: serde_json::Value = serde_yaml::from_str(&kubelet_text)
-            .map_err(|e| anyhow::anyhow!("ConfigMap kube-system/kubelet-config: invalid KubeletConfiguration: {e}"))?;
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "ConfigMap kube-system/kubelet-config not found or has no `kubelet` key"
+                )
+            })?;
+        let kubelet_doc: serde_json::Value = serde_yaml::from_str(&kubelet_text).map_err(|e| {
+            anyhow::anyhow!(
+                "ConfigMap kube-system/kubelet-config: invalid KubeletConfiguration: {e}"
+            )
+        })?;
 
         // bootstrap-kubelet.conf: cluster re-keyed to clusterName; CP joins talk to their own
         // future API server.
         let mut kc = d.kubeconfig.clone();
-        let name = if cc.cluster_name.is_empty() { "kubernetes" } else { &cc.cluster_name };
+        let name = if cc.cluster_name.is_empty() {
+            "kubernetes"
+        } else {
+            cc.cluster_name.as_str()
+        };
         kc.rename_cluster(name);
         if ctx.config.is_control_plane() {
-            let adv = ctx
+            let adv = ctx.config.advertise_address().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "controlPlane.localAPIEndpoint.advertiseAddress is not an IP address"
+                )
+            })?;
+            let port = ctx
                 .config
-                .advertise_address()
-                .ok_or_else(|| anyhow::anyhow!("controlPlane.localAPIEndpoint.advertiseAddress is not an IP address"))?;
-            let port = ctx.config.local_api_endpoint().map(|e| e.bind_port).unwrap_or(6443);
+                .local_api_endpoint()
+                .map(|e| e.bind_port)
+                .unwrap_or(6443);
             kc = crate::kubeconfig::Kubeconfig::bootstrap_kubelet(
                 &local_endpoint_url(adv, u16::try_from(port)?),
                 &d.cluster.ca_pem,

@@ -46,7 +46,9 @@ pub fn usable_kubeconfig(path: &Path, root: &Path) -> bool {
             .is_some_and(|p| std::fs::File::open(crate::fsutil::under_root(root, p)).is_ok())
     };
     (readable("client-certificate") && readable("client-key"))
-        || u.get("token").and_then(|t| t.as_str()).is_some_and(|t| !t.is_empty())
+        || u.get("token")
+            .and_then(|t| t.as_str())
+            .is_some_and(|t| !t.is_empty())
 }
 
 fn kubelet_healthy(url: &str) -> bool {
@@ -78,14 +80,26 @@ impl Phase for KubeletWaitBootstrap {
         Ok(Plan {
             phase: "kubelet-wait-bootstrap".into(),
             items: vec![
-                PlanItem::Note("wait for the kubelet healthz (http://127.0.0.1:10248/healthz)".into()),
-                PlanItem::Note(format!("wait for the TLS bootstrap to write {KUBELET_CONF}")),
+                PlanItem::Note(
+                    "wait for the kubelet healthz (http://127.0.0.1:10248/healthz)".into(),
+                ),
+                PlanItem::Note(format!(
+                    "wait for the TLS bootstrap to write {KUBELET_CONF}"
+                )),
                 PlanItem::Note(format!("remove {BOOTSTRAP_KUBELET_CONF}")),
             ],
         })
     }
 
-    fn apply(&self, ctx: &Context, _plan: &Plan, progress: &mut dyn FnMut(usize)) -> anyhow::Result<()> {
+    fn apply(
+        &self,
+        ctx: &Context,
+        _plan: &Plan,
+        progress: &mut dyn FnMut(usize),
+    ) -> anyhow::Result<()> {
+        if ctx.cluster.is_none() {
+            return Ok(()); // dry run: the plan was printed, nothing to contact
+        }
         let r = wait(ctx);
         // Deleted whatever happened; errors ignored (kubeadm).
         let _ = std::fs::remove_file(ctx.path(BOOTSTRAP_KUBELET_CONF));

@@ -64,7 +64,10 @@ pub fn discover(ctx: &Context) -> anyhow::Result<Discovered> {
     if let Some(d) = cache().lock().ok().and_then(|c| c.get(&key).cloned()) {
         return Ok(d);
     }
-    let timeout = timeout_or(ctx.config.timeouts().discovery, discovery::DEFAULT_DISCOVERY_TIMEOUT);
+    let timeout = timeout_or(
+        ctx.config.timeouts().discovery,
+        discovery::DEFAULT_DISCOVERY_TIMEOUT,
+    );
     let tls_token = discovery::tls_bootstrap_token(join);
     let d = match (&join.discovery.bootstrap_token, &join.discovery.file) {
         (Some(bt), _) => {
@@ -102,7 +105,11 @@ pub fn discover(ctx: &Context) -> anyhow::Result<Discovered> {
 }
 
 /// Connects with `kubeconfig` (written to a private temporary file only while connecting).
-pub fn connect(kubeconfig: &Kubeconfig, display: &str, cfg: &NodeConfig) -> anyhow::Result<Cluster> {
+pub fn connect(
+    kubeconfig: &Kubeconfig,
+    display: &str,
+    cfg: &NodeConfig,
+) -> anyhow::Result<Cluster> {
     let dir = tempfile::tempdir()?;
     let path: PathBuf = dir.path().join("kubeconfig");
     kubeconfig.write(&path)?;
@@ -115,11 +122,18 @@ pub fn connect(kubeconfig: &Kubeconfig, display: &str, cfg: &NodeConfig) -> anyh
 pub fn bootstrap_cluster(ctx: &Context) -> anyhow::Result<Cluster> {
     let admin = ctx.path(ADMIN_CONF);
     if ctx.config.is_control_plane() && admin.exists() {
-        let retry = ctx.config.api_call_timeout().unwrap_or(Duration::from_secs(60));
+        let retry = ctx
+            .config
+            .api_call_timeout()
+            .unwrap_or(Duration::from_secs(60));
         return Ok(Cluster::from_kubeconfig(&admin, ADMIN_CONF, retry)?);
     }
     let d = discover(ctx)?;
-    connect(&d.kubeconfig, "bootstrap token kubeconfig (discovery)", ctx.config)
+    connect(
+        &d.kubeconfig,
+        "bootstrap token kubeconfig (discovery)",
+        ctx.config,
+    )
 }
 
 /// Reads `kube-system/kubeadm-config` and parses its ClusterConfiguration.
@@ -136,9 +150,12 @@ pub fn cluster_configuration(cluster: &Cluster) -> anyhow::Result<ClusterConfigu
         .data
         .as_ref()
         .and_then(|d| d.get("ClusterConfiguration"))
-        .ok_or_else(|| anyhow::anyhow!("ConfigMap kube-system/kubeadm-config has no ClusterConfiguration key"))?;
-    serde_yaml::from_str(text)
-        .map_err(|e| anyhow::anyhow!("ConfigMap kube-system/kubeadm-config: invalid ClusterConfiguration: {e}"))
+        .ok_or_else(|| {
+            anyhow::anyhow!("ConfigMap kube-system/kubeadm-config has no ClusterConfiguration key")
+        })?;
+    serde_yaml::from_str(text).map_err(|e| {
+        anyhow::anyhow!("ConfigMap kube-system/kubeadm-config: invalid ClusterConfiguration: {e}")
+    })
 }
 
 /// The join configuration with the cluster's stored ClusterConfiguration (what kubeadm uses on
@@ -151,7 +168,11 @@ pub fn with_cluster_configuration(cfg: &NodeConfig, cc: ClusterConfiguration) ->
 
 /// A context like `ctx` but with another configuration and skip list, the whole phase
 /// selected (to reuse an init phase inside a join phase).
-pub fn sub_context<'a>(ctx: &Context<'a>, config: &'a NodeConfig, skip: &'a [String]) -> Context<'a> {
+pub fn sub_context<'a>(
+    ctx: &Context<'a>,
+    config: &'a NodeConfig,
+    skip: &'a [String],
+) -> Context<'a> {
     Context {
         root: ctx.root,
         host_root: ctx.host_root,

@@ -16,15 +16,24 @@ impl Phase for JoinWaitControlPlane {
 
     fn plan(&self, ctx: &Context) -> anyhow::Result<Plan> {
         let mut plan = Plan::new("wait-control-plane");
-        plan.items.push(PlanItem::Note(if ctx.config.is_control_plane() {
-            "wait for the control plane (/livez, /readyz)".into()
-        } else {
-            "not a control-plane join: nothing to do".into()
-        }));
+        plan.items
+            .push(PlanItem::Note(if ctx.config.is_control_plane() {
+                "wait for the control plane (/livez, /readyz)".into()
+            } else {
+                "not a control-plane join: nothing to do".into()
+            }));
         Ok(plan)
     }
 
-    fn apply(&self, ctx: &Context, _plan: &Plan, progress: &mut dyn FnMut(usize)) -> anyhow::Result<()> {
+    fn apply(
+        &self,
+        ctx: &Context,
+        _plan: &Plan,
+        progress: &mut dyn FnMut(usize),
+    ) -> anyhow::Result<()> {
+        if ctx.cluster.is_none() {
+            return Ok(()); // dry run: the plan was printed, nothing to contact
+        }
         if !ctx.config.is_control_plane() {
             return Ok(());
         }
@@ -35,7 +44,7 @@ impl Phase for JoinWaitControlPlane {
         let cluster = ctx.cluster()?;
         let deadline = Instant::now() + timeout;
         println!("[control-plane-check] Waiting for healthy control plane components. This can take up to {timeout:?}");
-        let mut last = String::new();
+        let mut last: String;
         for path in ["/livez", "/readyz"] {
             loop {
                 match cluster.get_raw(path) {
