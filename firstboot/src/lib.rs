@@ -11,6 +11,8 @@
 //! - [`phases`]: one module per kubeadm phase; each plans, then applies.
 //! - [`upgrade`]: version getters and `upgrade plan`.
 //! - [`cli`]: the `firstboot` command line (clap).
+//! - [`join`]: join discovery and pre-join checks.
+//! - [`reset`]: `firstboot reset` (undo a bootstrap, keep the staged bundles).
 //! - [`fsutil`]: atomic writes and path helpers.
 //! - [`userdata`]: cloud-init user-data for nodes and the shared CA set (`firstboot userdata`).
 //! - [`join_material`]: bootstrap tokens, cluster-info signing/discovery, kubeadm-certs encryption (pure).
@@ -20,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod etcd_client;
 pub mod fsutil;
+pub mod join;
 pub mod join_material;
 pub mod kube;
 pub mod kubeconfig;
@@ -27,6 +30,7 @@ pub mod kubelet;
 pub mod manifests;
 pub mod phases;
 pub mod pki;
+pub mod reset;
 pub mod runner;
 pub mod upgrade;
 pub mod userdata;

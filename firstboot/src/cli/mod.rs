@@ -101,6 +101,13 @@ Phases (kubeadm order; phases after kubelet-start need an API server and are not
         after_help = "Examples:\n  firstboot upgrade plan\n  firstboot upgrade plan --bundle kubernetes-v1.36.4-linux-amd64.tar.gz -o json"
     )]
     Upgrade(upgrade::UpgradeCommand),
+    /// Undo init/join on this node (kubeadm reset); the staged bundles stay so the image can
+    /// bootstrap again.
+    #[command(after_help = "\
+Examples:
+  firstboot reset --dry-run          # list what would be removed
+  firstboot reset --force --cleanup-tmp-dir")]
+    Reset(ResetArgs),
     /// Configuration tools.
     #[command(
         subcommand,
@@ -157,6 +164,18 @@ pub enum PhaseSub {
         /// Sub-phase (`ca`, `apiserver`, `all`, ...).
         sub: Option<String>,
     },
+}
+
+/// `reset` flags.
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// Reset even when this node's etcd member cannot be removed or removing it would break
+    /// the etcd quorum.
+    #[arg(long)]
+    pub force: bool,
+    /// Also remove /etc/kubernetes/tmp.
+    #[arg(long)]
+    pub cleanup_tmp_dir: bool,
 }
 
 /// Output formats.
@@ -289,6 +308,7 @@ fn dispatch(cli: &Cli, fault: Option<&FaultHook>) -> Result<(), CliError> {
         Command::Config(c) => config_cmd(g, c),
         Command::Userdata(c) => userdata::run(g, c),
         Command::Token(c) => token::run(g, c),
+        Command::Reset(a) => reset_cmd(g, a),
     }
 }
 
@@ -402,6 +422,31 @@ fn status(g: &GlobalOpts, output: Output) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+fn reset_cmd(g: &GlobalOpts, a: &ResetArgs) -> Result<(), CliError> {
+    if !g.root.is_dir() {
+        return Err(CliError::bad_input(anyhow::anyhow!(
+            "--root {}: not a directory",
+            g.root.display()
+        )));
+    }
+    let mut opts = crate::reset::ResetOptions::new(&g.root);
+    opts.force = a.force;
+    opts.cleanup_tmp_dir = a.cleanup_tmp_dir;
+    let facts = HostFacts::detect(&g.root);
+    if let Ok(cfg) = config::load(g.config.as_deref(), &g.root, &facts, None) {
+        opts.certificates_dir = cfg.cluster.certificates_dir.clone();
+        opts.status_dir = cfg.firstboot.status.directory.clone();
+        opts.success_sentinel = cfg.firstboot.status.success_sentinel.clone();
+    }
+    let plan = crate::reset::plan(&opts);
+    if g.dry_run {
+        print!("{plan}");
+        return Ok(());
+    }
+    let services = runner::default_services(&g.root);
+    crate::reset::apply(&opts, &plan, services.as_ref(), None).map_err(CliError::failed)
 }
 
 fn config_cmd(g: &GlobalOpts, c: &ConfigCommand) -> Result<(), CliError> {

@@ -5,6 +5,7 @@
 //! Phases never talk HTTP themselves: they *plan* [`ObjectItem`]s (typed `k8s-openapi` objects
 //! erased to JSON, so `--dry-run` can print them) and the runner executes them here.
 
+pub mod events;
 mod object;
 mod service;
 

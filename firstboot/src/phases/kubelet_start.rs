@@ -17,54 +17,11 @@ impl Phase for KubeletStart {
     }
 
     fn plan(&self, ctx: &Context) -> anyhow::Result<Plan> {
-        let cfg = ctx.config;
-        let reg = cfg.node_registration();
-        let mut c = KubeletConfigParams::new(&reg.cri_socket);
-        c.cert_dir = cfg.cluster.certificates_dir.clone();
-        c.service_subnet = cfg.cluster.networking.service_subnet.clone();
-        c.dns_domain = cfg.cluster.networking.dns_domain.clone();
-        c.static_pod_path = "/etc/kubernetes/manifests".into();
-        c.user_config = match &cfg.kubelet {
+        let user = match &ctx.config.kubelet {
             Some(v) => Some(serde_json::to_value(v)?),
             None => None,
         };
-        // Approximation of "the systemd-resolved unit is active": its resolv.conf exists.
-        c.systemd_resolved_active = ctx.host_path(kubelet::SYSTEMD_RESOLV_CONF).exists();
-        let hostname = ctx.facts.hostname.trim().to_lowercase();
-        let mut f = KubeletFlagsParams::new(&reg.name, hostname, &reg.cri_socket);
-        f.kubelet_extra_args = reg
-            .kubelet_extra_args
-            .iter()
-            .map(|a| manifests::Arg::new(&a.name, &a.value))
-            .collect();
-        if cfg.mode == Mode::Join && !cfg.is_control_plane() {
-            f.register_taints = reg
-                .taints
-                .iter()
-                .flatten()
-                .map(|t| kubelet::Taint {
-                    key: t.key.clone(),
-                    value: t.value.clone(),
-                    effect: t.effect.clone(),
-                })
-                .collect();
-        }
-        f.node_local_cri_socket = cfg
-            .cluster
-            .feature_gates
-            .get("NodeLocalCRISocket")
-            .copied()
-            .unwrap_or(true);
-        let lib = kubelet::plan_kubelet_files(&c, &f, &ctx.path("/var/lib/kubelet"))?;
-        let mut items = items_from_file_plan(ctx.root, &lib, "kubelet configuration");
-        items.push(PlanItem::Note(
-            "stop the kubelet before writing, restart it afterwards (daemon-reload + restart)"
-                .into(),
-        ));
-        Ok(Plan {
-            phase: "kubelet-start".into(),
-            items,
-        })
+        plan_with(ctx, user)
     }
 
     fn apply(
@@ -83,6 +40,55 @@ impl Phase for KubeletStart {
         try_start_kubelet(ctx);
         Ok(())
     }
+}
+
+/// The kubelet files of this node with `user_config` as the KubeletConfiguration document (the
+/// user's on init, the cluster's `kubelet-config` on join).
+pub fn plan_with(ctx: &Context, user_config: Option<serde_json::Value>) -> anyhow::Result<Plan> {
+    let cfg = ctx.config;
+    let reg = cfg.node_registration();
+    let mut c = KubeletConfigParams::new(&reg.cri_socket);
+    c.cert_dir = cfg.cluster.certificates_dir.clone();
+    c.service_subnet = cfg.cluster.networking.service_subnet.clone();
+    c.dns_domain = cfg.cluster.networking.dns_domain.clone();
+    c.static_pod_path = "/etc/kubernetes/manifests".into();
+    c.user_config = user_config;
+    // Approximation of "the systemd-resolved unit is active": its resolv.conf exists.
+    c.systemd_resolved_active = ctx.host_path(kubelet::SYSTEMD_RESOLV_CONF).exists();
+    let hostname = ctx.facts.hostname.trim().to_lowercase();
+    let mut f = KubeletFlagsParams::new(&reg.name, hostname, &reg.cri_socket);
+    f.kubelet_extra_args = reg
+        .kubelet_extra_args
+        .iter()
+        .map(|a| manifests::Arg::new(&a.name, &a.value))
+        .collect();
+    if cfg.mode == Mode::Join && !cfg.is_control_plane() {
+        f.register_taints = reg
+            .taints
+            .iter()
+            .flatten()
+            .map(|t| kubelet::Taint {
+                key: t.key.clone(),
+                value: t.value.clone(),
+                effect: t.effect.clone(),
+            })
+            .collect();
+    }
+    f.node_local_cri_socket = cfg
+        .cluster
+        .feature_gates
+        .get("NodeLocalCRISocket")
+        .copied()
+        .unwrap_or(true);
+    let lib = kubelet::plan_kubelet_files(&c, &f, &ctx.path("/var/lib/kubelet"))?;
+    let mut items = items_from_file_plan(ctx.root, &lib, "kubelet configuration");
+    items.push(PlanItem::Note(
+        "stop the kubelet before writing, restart it afterwards (daemon-reload + restart)".into(),
+    ));
+    Ok(Plan {
+        phase: "kubelet-start".into(),
+        items,
+    })
 }
 
 /// kubeadm's TryStartKubelet: daemon-reload + restart, a warning when it fails.

@@ -7,6 +7,7 @@ pub mod bootstrap_token;
 pub mod certs;
 pub mod control_plane;
 pub mod etcd;
+pub mod join;
 pub mod kubeconfig;
 pub mod kubelet_finalize;
 pub mod kubelet_start;
@@ -312,6 +313,19 @@ pub fn for_name(mode: Mode, name: &str) -> Option<Box<dyn Phase>> {
         (Mode::Init, "mark-control-plane") => Some(Box::new(mark_control_plane::MarkControlPlane)),
         (Mode::Init, "kubelet-finalize") => Some(Box::new(kubelet_finalize::KubeletFinalize)),
         (Mode::Init, "show-join-command") => Some(Box::new(show_join_command::ShowJoinCommand)),
+        (Mode::Join, "control-plane-prepare") => {
+            Some(Box::new(join::control_plane_prepare::ControlPlanePrepare))
+        }
+        (Mode::Join, "kubelet-start") => Some(Box::new(join::kubelet_start::JoinKubeletStart)),
+        (Mode::Join, "kubelet-wait-bootstrap") => {
+            Some(Box::new(join::kubelet_wait_bootstrap::KubeletWaitBootstrap))
+        }
+        (Mode::Join, "control-plane-join") => {
+            Some(Box::new(join::control_plane_join::ControlPlaneJoin))
+        }
+        (Mode::Join, "wait-control-plane") => {
+            Some(Box::new(join::wait_control_plane::JoinWaitControlPlane))
+        }
         _ => None,
     }
 }

@@ -141,7 +141,7 @@ pub const JOIN_PHASES: &[PhaseInfo] = &[
     p(
         "control-plane-prepare",
         &["download-certs", "certs", "kubeconfig", "control-plane"],
-        false,
+        true,
         "Prepare the machine for serving a control plane",
     ),
     p(
@@ -153,26 +153,26 @@ pub const JOIN_PHASES: &[PhaseInfo] = &[
     p(
         "kubelet-start",
         &[],
-        false,
+        true,
         "Write kubelet settings, certificates and (re)start the kubelet",
     ),
     p("etcd-join", &[], false, "Join etcd for control plane nodes"),
     p(
         "kubelet-wait-bootstrap",
         &[],
-        false,
+        true,
         "Wait for the kubelet to bootstrap itself",
     ),
     p(
         "control-plane-join",
         &["mark-control-plane"],
-        false,
+        true,
         "Join a machine as a control plane instance",
     ),
     p(
         "wait-control-plane",
         &[],
-        false,
+        true,
         "Wait for the control plane to start",
     ),
 ];
