@@ -182,7 +182,7 @@ fn selected_phases(
             let info = catalog::find(mode, top).expect("known phase");
             if !info.runnable || phases::for_name(mode, top).is_none() {
                 return Err(RunError::Unsupported(format!(
-                    "phase {top} requires an API server: not implemented in this build"
+                    "phase {top} is not implemented in this build"
                 )));
             }
             Ok(vec![info])
@@ -369,9 +369,12 @@ pub fn run(cfg: &NodeConfig, facts: &HostFacts, req: &RunRequest) -> Result<(), 
     }
     // The success sentinel means "this node is bootstrapped": only when every phase of the
     // workflow ran or was skipped on purpose.
+    // check-etcd and etcd-join do nothing on a worker (kubeadm runs them as no-ops there).
+    let worker_join = cfg.mode == Mode::Join && !cfg.is_control_plane();
     let missing: Vec<&str> = not_in_this_build(cfg.mode)
         .into_iter()
         .filter(|p| !is_skipped(&req.skip, p))
+        .filter(|p| !(worker_join && matches!(*p, "check-etcd" | "etcd-join")))
         .collect();
     if !missing.is_empty() {
         let message = format!(

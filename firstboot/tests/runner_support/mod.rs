@@ -22,8 +22,12 @@ nodeRegistration:
   name: vm
   criSocket: unix:///var/run/containerd/containerd.sock
   ignorePreflightErrors: [all]
+---
+apiVersion: kubebake.io/v1alpha1
+kind: FirstbootConfiguration
 # The node is a directory: nothing runs the control plane, so the cluster phases are skipped
-# (they are tested against the in-memory API server elsewhere).
+# (they are tested against the in-memory API server elsewhere). FirstbootConfiguration's
+# skipPhases also apply when a test passes --skip-phases.
 skipPhases: [wait-control-plane, upload-config, upload-certs, mark-control-plane, bootstrap-token, kubelet-finalize, addon, show-join-command]
 ---
 apiVersion: kubeadm.k8s.io/v1beta4
