@@ -73,22 +73,12 @@ pub fn parse_certificate_key(key: &str) -> anyhow::Result<[u8; 32]> {
     })
 }
 
-/// Decrypts one kubeadm-certs value: nonce (12) ‖ ciphertext ‖ tag (16), AES-256-GCM, no AAD.
+/// Decrypts one kubeadm-certs value (nonce ‖ ciphertext ‖ tag, AES-256-GCM) with
+/// [`crate::join_material::copycerts::decrypt`].
 pub fn decrypt_value(key: &[u8; 32], data: &[u8]) -> anyhow::Result<Vec<u8>> {
-    use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
-    if data.len() < NONCE_LEN + 16 {
-        anyhow::bail!("value too short to be AES-GCM data");
-    }
-    let k = LessSafeKey::new(
-        UnboundKey::new(&AES_256_GCM, key).map_err(|_| anyhow::anyhow!("bad key"))?,
-    );
-    let nonce = Nonce::try_assume_unique_for_key(&data[..NONCE_LEN])
-        .map_err(|_| anyhow::anyhow!("bad nonce"))?;
-    let mut buf = data[NONCE_LEN..].to_vec();
-    let plain = k
-        .open_in_place(nonce, Aad::empty(), &mut buf)
-        .map_err(|_| anyhow::anyhow!("cannot decrypt (wrong certificate key?)"))?;
-    Ok(plain.to_vec())
+    let key = crate::join_material::copycerts::CertificateKey::from_bytes(*key);
+    crate::join_material::copycerts::decrypt(&key, data)
+        .map_err(|e| anyhow::anyhow!("cannot decrypt (wrong certificate key?): {e}"))
 }
 
 fn file_mode(key: &str, data: &[u8]) -> anyhow::Result<u32> {
