@@ -8,23 +8,11 @@ use std::time::SystemTime;
 
 use firstboot::config::{self, HostFacts, Mode, NodeConfig};
 use firstboot::kube::{NoServices, ObjectAction};
-use firstboot::phases::{self, Context, Phase, PlanItem};
+use firstboot::phases::{self, Context, Phase};
 use serde_json::Value;
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/kubeadm-v1.36.2"
-);
-
-fn facts() -> HostFacts {
-    HostFacts {
-        hostname: "vm".into(),
-        default_address: Ok("192.0.2.2".parse().unwrap()),
-        active_staged_version: None,
-        staged_versions: None,
-        cri_sockets: vec![],
-    }
-}
+mod cluster_support;
+use cluster_support::{facts, objects, reference_object, strip_server_fields, FIXTURES};
 
 /// The reference configuration (kubeadm-config.yaml) plus `extra` appended to the
 /// FirstbootConfiguration / documents.
@@ -37,28 +25,6 @@ fn reference_config(extra: &str) -> NodeConfig {
         Some(Mode::Init),
     )
     .unwrap()
-}
-
-/// A fixture object as JSON without server-populated fields.
-fn reference_object(rel: &str) -> Value {
-    let text = std::fs::read_to_string(format!("{FIXTURES}/objects/{rel}")).unwrap();
-    let mut v: Value = serde_yaml::from_str(&text).unwrap();
-    strip_server_fields(&mut v);
-    v
-}
-
-fn strip_server_fields(v: &mut Value) {
-    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        for k in [
-            "uid",
-            "creationTimestamp",
-            "resourceVersion",
-            "managedFields",
-            "generation",
-        ] {
-            m.remove(k);
-        }
-    }
 }
 
 struct Env {
@@ -100,16 +66,6 @@ impl Env {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, content).unwrap();
     }
-}
-
-fn objects(plan: &phases::Plan) -> Vec<&firstboot::kube::ObjectItem> {
-    plan.items
-        .iter()
-        .filter_map(|i| match i {
-            PlanItem::Object(o) => Some(o),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]

@@ -7,25 +7,13 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
-use firstboot::config::{self, HostFacts, Mode, NodeConfig};
+use firstboot::config::{self, Mode, NodeConfig};
 use firstboot::kube::NoServices;
 use firstboot::phases::{self, addon, bootstrap_token, Context, Phase, Plan, PlanItem};
 use serde_json::Value;
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/kubeadm-v1.36.2"
-);
-
-fn facts() -> HostFacts {
-    HostFacts {
-        hostname: "vm".into(),
-        default_address: Ok("192.0.2.2".parse().unwrap()),
-        active_staged_version: None,
-        staged_versions: None,
-        cri_sockets: vec![],
-    }
-}
+mod cluster_support;
+use cluster_support::{facts, objects, reference_object, FIXTURES};
 
 /// The reference configuration, with `extra` documents appended and `cluster_extra` lines
 /// added to its ClusterConfiguration.
@@ -82,40 +70,6 @@ fn plan_of(phase: &dyn Phase, root: &Path, cfg: &NodeConfig, skip: &[String]) ->
         services: &services,
     };
     phase.plan(&ctx).unwrap()
-}
-
-fn objects(plan: &Plan) -> Vec<&firstboot::kube::ObjectItem> {
-    plan.items
-        .iter()
-        .filter_map(|i| match i {
-            PlanItem::Object(o) => Some(o),
-            _ => None,
-        })
-        .collect()
-}
-
-fn reference(rel: &str) -> Value {
-    let text = std::fs::read_to_string(format!("{FIXTURES}/objects/{rel}")).unwrap();
-    let mut v: Value = serde_yaml::from_str(&text).unwrap();
-    let m = v["metadata"].as_object_mut().unwrap();
-    for k in [
-        "uid",
-        "creationTimestamp",
-        "resourceVersion",
-        "managedFields",
-        "generation",
-    ] {
-        m.remove(k);
-    }
-    if let Some(a) = m.get_mut("annotations").and_then(Value::as_object_mut) {
-        a.remove("deprecated.daemonset.template.generation");
-        a.remove("deployment.kubernetes.io/revision");
-        if a.is_empty() {
-            m.remove("annotations");
-        }
-    }
-    v.as_object_mut().unwrap().remove("status");
-    v
 }
 
 /// Fields the API server fills in when kubeadm leaves them empty (paths with `[]` for list
@@ -189,7 +143,7 @@ fn compare(planned: &Value, reference: &Value, path: &str, missing: &mut BTreeSe
 }
 
 fn assert_matches_reference(item: &firstboot::kube::ObjectItem, rel: &str) {
-    let want = reference(rel);
+    let want = reference_object(rel);
     let mut missing = BTreeSet::new();
     compare(&item.body, &want, "", &mut missing);
     let unexpected: Vec<&String> = missing
@@ -309,7 +263,7 @@ fn bootstrap_token_plan_matches_kubeadm_objects() {
     // cluster-info: the kubeconfig is byte-identical (same CA and endpoint); the signatures are
     // the controller-manager's, not the phase's.
     let ci = find(&plan, "ConfigMap", "cluster-info");
-    let want = reference("configmap/kube-public__cluster-info.yaml");
+    let want = reference_object("configmap/kube-public__cluster-info.yaml");
     assert_eq!(ci.body["data"]["kubeconfig"], want["data"]["kubeconfig"]);
     assert_eq!(ci.body["data"].as_object().unwrap().len(), 1);
     assert_eq!(ci.body["metadata"], want["metadata"]);
@@ -318,7 +272,7 @@ fn bootstrap_token_plan_matches_kubeadm_objects() {
     // expires 24h after the run started, like 11y76f did.
     let id = secret_name.trim_start_matches("Secret/bootstrap-token-");
     let got = secret_data(&find(&plan, "Secret", &format!("bootstrap-token-{id}")).body);
-    let want_secret = reference("secret/kube-system__bootstrap-token-11y76f.yaml");
+    let want_secret = reference_object("secret/kube-system__bootstrap-token-11y76f.yaml");
     let mut want = secret_data(&want_secret);
     assert_eq!(got["token-id"], id);
     assert_eq!(got["token-secret"].len(), 16);
@@ -344,7 +298,7 @@ fn token_secret_matches_the_upload_certs_token_shape() {
     };
     let s = bootstrap_token::token_secret(&t, reference_start_time()).unwrap();
     let got = secret_data(&serde_json::to_value(&s).unwrap());
-    let want = secret_data(&reference(
+    let want = secret_data(&reference_object(
         "secret/kube-system__bootstrap-token-0s140a.yaml",
     ));
     assert_eq!(got, want);
@@ -540,7 +494,7 @@ fn addon_plan_matches_kubeadm_objects() {
     }
     // The kube-proxy ConfigMap is byte-identical, hash annotation included.
     let cm = find(&plan, "ConfigMap", "kube-proxy");
-    let want = reference("configmap/kube-system__kube-proxy.yaml");
+    let want = reference_object("configmap/kube-system__kube-proxy.yaml");
     assert_eq!(cm.body["data"], want["data"]);
     assert_eq!(
         cm.body["metadata"]["annotations"],
