@@ -240,27 +240,7 @@ fn etcd_and_coredns_targets_come_from_the_bundle_kubeadm() {
 #[test]
 fn offline_plan_from_the_index_and_the_node_files() {
     let root = tempfile::tempdir().unwrap();
-    let manifests = root.path().join("etc/kubernetes/manifests");
-    std::fs::create_dir_all(&manifests).unwrap();
-    for c in [
-        "kube-apiserver",
-        "kube-controller-manager",
-        "kube-scheduler",
-    ] {
-        std::fs::write(
-            manifests.join(format!("{c}.yaml")),
-            format!(
-                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {c}\nspec:\n  containers:\n  - name: {c}\n    image: registry.k8s.io/{c}:v1.35.2\n"
-            ),
-        )
-        .unwrap();
-    }
-    std::fs::create_dir_all(root.path().join("usr/share/kubebake")).unwrap();
-    std::fs::write(
-        root.path().join("usr/share/kubebake/staged.json"),
-        r#"{"activeVersion":"v1.35.2"}"#,
-    )
-    .unwrap();
+    node_with_v1_35(root.path());
     let index = ReleaseIndex {
         api_version: "kubebake.io/v1alpha1".into(),
         kind: "ReleaseIndex".into(),

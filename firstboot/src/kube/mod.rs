@@ -214,12 +214,26 @@ impl Cluster {
         K: Resource<DynamicType = ()> + Serialize,
     {
         let item = ObjectItem::create_if_missing(obj, "");
-        let before = self.get_dynamic(&item.resource, item.namespace.as_deref(), &item.name)?;
-        if before.is_some() {
-            return Ok(false);
+        self.create(&item).map(|created| created.is_some())
+    }
+
+    /// POSTs `item`'s body; `None` when an object of that name already exists (409).
+    fn create(&self, item: &ObjectItem) -> Result<Option<DynamicObject>> {
+        let what = item.describe();
+        let api = self.dynamic_api(&item.resource, item.namespace.as_deref());
+        let obj: DynamicObject =
+            serde_json::from_value(item.body.clone()).map_err(|e| KubeError::Api {
+                verb: "encode",
+                what: what.clone(),
+                message: e.to_string(),
+                code: None,
+            })?;
+        let pp = PostParams::default();
+        match self.retry("create", &what, || api.create(&pp, &obj)) {
+            Ok(o) => Ok(Some(o)),
+            Err(e) if e.code() == Some(409) => Ok(None),
+            Err(e) => Err(e),
         }
-        self.execute(&item)?;
-        Ok(true)
     }
 
     /// Reads an object; `None` when it does not exist.
@@ -372,16 +386,17 @@ impl Cluster {
                     async move { api.patch(name, pp, &p).await }
                 })
             }
-            ObjectAction::CreateIfMissing => {
-                let pp = PostParams::default();
-                match self.retry("create", &what, || api.create(&pp, &obj)) {
-                    Ok(o) => Ok(o),
-                    Err(e) if e.code() == Some(409) => {
-                        self.get_dynamic(&item.resource, ns, &item.name)?.ok_or(e)
-                    }
-                    Err(e) => Err(e),
-                }
-            }
+            ObjectAction::CreateIfMissing => match self.create(item)? {
+                Some(o) => Ok(o),
+                None => self
+                    .get_dynamic(&item.resource, ns, &item.name)?
+                    .ok_or_else(|| KubeError::Api {
+                        verb: "create",
+                        what: what.clone(),
+                        message: "exists (409) but cannot be read back".into(),
+                        code: Some(409),
+                    }),
+            },
             ObjectAction::MergePatch | ObjectAction::StrategicPatch => self.patch_dynamic(
                 &item.resource,
                 ns,
