@@ -258,7 +258,9 @@ pub fn run(cfg: &NodeConfig, facts: &HostFacts, req: &RunRequest) -> Result<(), 
     journal.config = cfg.source.clone();
     journal.result = RunResult::Running;
     journal.started_at = Some(now_rfc3339());
-    journal.write(&paths.journal)?;
+    // The run's start and skipped phases are recorded with the next journal write (a phase
+    // starting, or the run's end): losing them in a crash loses nothing a re-run does not redo,
+    // and every journal write is two syncs.
 
     let cluster = cluster_access(cfg, req);
     let default_services = default_services(&req.root);
@@ -273,7 +275,6 @@ pub fn run(cfg: &NodeConfig, facts: &HostFacts, req: &RunRequest) -> Result<(), 
             let rec = journal.record_mut(name);
             rec.state = PhaseState::Skipped;
             rec.reason = Some("skipped by --skip-phases / skipPhases".into());
-            journal.write(&paths.journal)?;
             println!("[{name}] skipped");
             continue;
         }
@@ -309,7 +310,7 @@ pub fn run(cfg: &NodeConfig, facts: &HostFacts, req: &RunRequest) -> Result<(), 
             r.outputs.clear();
             r.created.clear();
         }
-        journal.write(&paths.journal)?;
+        // run_phase records the phase running (with what it will create) once it is planned.
         let ctx = Context {
             root: &req.root,
             host_root: &req.root,
@@ -390,10 +391,14 @@ pub fn run(cfg: &NodeConfig, facts: &HostFacts, req: &RunRequest) -> Result<(), 
     journal.result = RunResult::Succeeded;
     journal.write(&paths.journal)?;
     let stamp = b"success\n";
+    let batch = offline::fsutil::SyncBatch::begin();
     fsutil::write_atomic(&paths.sentinel, stamp, 0o644, 0o755)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", paths.sentinel.display()))?;
     fsutil::write_atomic(&paths.success_copy, stamp, 0o644, 0o700)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", paths.success_copy.display()))?;
+    batch
+        .finish()
+        .map_err(|e| anyhow::anyhow!("cannot sync {}: {e}", paths.sentinel.display()))?;
     if paths.failed.exists() {
         std::fs::remove_file(&paths.failed)
             .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", paths.failed.display()))?;
@@ -476,7 +481,7 @@ fn run_phase(
             });
         }
     };
-    let batch = offline::fsutil::DirSyncBatch::begin();
+    let batch = offline::fsutil::SyncBatch::begin();
     phase.apply(ctx, &plan, &mut progress)?;
     batch
         .finish()
