@@ -393,21 +393,25 @@ pub fn apply(
                     println!("[reset] WARNING: cannot stop the kubelet: {e:#}");
                 }
             }
-            ResetStep::RemoveFile(p) => match std::fs::remove_file(fsutil::under_root(&opts.root, p)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io(p, e)),
-            },
+            ResetStep::RemoveFile(p) => {
+                match std::fs::remove_file(fsutil::under_root(&opts.root, p)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io(p, e)),
+                }
+            }
             ResetStep::CleanDir(p) => match clean_dir(&fsutil::under_root(&opts.root, p)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(io(p, e)),
             },
-            ResetStep::RemoveDir(p) => match std::fs::remove_dir_all(fsutil::under_root(&opts.root, p)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io(p, e)),
-            },
+            ResetStep::RemoveDir(p) => {
+                match std::fs::remove_dir_all(fsutil::under_root(&opts.root, p)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io(p, e)),
+                }
+            }
         }
     }
     println!(

@@ -68,6 +68,19 @@ fn write(p: &Path, content: &str) {
     std::fs::write(p, content).unwrap();
 }
 
+/// `<root>/etc/kubernetes/admin.conf` for `api` (a system:masters client certificate).
+fn write_admin_conf(api: &ApiServer, tls: &GeneratedTls, root: &Path) {
+    let admin = root.join("etc/kubernetes/admin.conf");
+    std::fs::create_dir_all(admin.parent().unwrap()).unwrap();
+    api.write_kubeconfig(
+        &admin,
+        &tls.admin_cert_pem,
+        &tls.admin_key_pem,
+        &tls.ca_cert_pem,
+    )
+    .unwrap();
+}
+
 fn etcd_pod(name: &str, client_url: &str) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Pod",
@@ -153,16 +166,7 @@ impl Cluster {
                  timeouts:\n  etcdAPICall: 30s\n  kubernetesAPICall: 10s\n"
             ),
         );
-        let admin = root.join("etc/kubernetes/admin.conf");
-        std::fs::create_dir_all(admin.parent().unwrap()).unwrap();
-        self.api
-            .write_kubeconfig(
-                &admin,
-                &self.tls.admin_cert_pem,
-                &self.tls.admin_key_pem,
-                &self.tls.ca_cert_pem,
-            )
-            .unwrap();
+        write_admin_conf(&self.api, &self.tls, &root);
         let pki2 = root.join("etc/kubernetes/pki");
         for f in [
             "ca.crt",
@@ -289,7 +293,10 @@ fn control_plane_join_adds_promotes_and_reset_removes_the_member() {
 
     // --dry-run prints the plan and contacts nothing.
     let out = run_ok(&j.root, &["--dry-run", "join", "phase", "etcd-join"]);
-    assert!(out.contains(&format!("add etcd member cp2 ({})", j.peer_url())), "{out}");
+    assert!(
+        out.contains(&format!("add etcd member cp2 ({})", j.peer_url())),
+        "{out}"
+    );
     assert!(out.contains("/etc/kubernetes/manifests/etcd.yaml"), "{out}");
     assert!(!j.manifest().exists());
     assert_eq!(c.members().len(), 1);
@@ -333,7 +340,11 @@ fn control_plane_join_adds_promotes_and_reset_removes_the_member() {
     let (out, none) = j.run_as_kubelet("etcd-join", false);
     assert!(out.status.success(), "{}", text(&out));
     assert!(none.is_none());
-    assert!(text(&out).contains("already in the cluster"), "{}", text(&out));
+    assert!(
+        text(&out).contains("already in the cluster"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(
         (std::fs::read(j.manifest()).unwrap(), mtime(&j.manifest())),
         before
@@ -355,7 +366,9 @@ fn control_plane_join_adds_promotes_and_reset_removes_the_member() {
     assert!(!j.manifest().exists());
     assert!(!j.root.join("etc/kubernetes/admin.conf").exists());
     assert_eq!(
-        std::fs::read_dir(j.root.join("var/lib/etcd")).unwrap().count(),
+        std::fs::read_dir(j.root.join("var/lib/etcd"))
+            .unwrap()
+            .count(),
         0
     );
 
@@ -429,7 +442,10 @@ fn learner_left_by_a_crash_is_promoted_and_reset_guards_quorum() {
     assert!(!out.status.success(), "{}", text(&out));
     let t = text(&out);
     assert!(t.contains("would break the etcd cluster's quorum"), "{t}");
-    assert!(t.contains("no quorum now: 1 of 2 voting members answer"), "{t}");
+    assert!(
+        t.contains("no quorum now: 1 of 2 voting members answer"),
+        "{t}"
+    );
     assert!(
         t.contains(&format!("not answering: cp1 ({})", c.e1.client_url())),
         "{t}"
@@ -440,7 +456,214 @@ fn learner_left_by_a_crash_is_promoted_and_reset_guards_quorum() {
 
     // --force resets anyway; the member cannot be removed without quorum and is left alone.
     let out = run_ok(&j.root, &["reset", "--force"]);
-    assert!(out.contains("WARNING: not removing the etcd member"), "{out}");
+    assert!(
+        out.contains("WARNING: not removing the etcd member"),
+        "{out}"
+    );
     assert!(!j.manifest().exists());
     assert!(!j.root.join("etc/kubernetes/admin.conf").exists());
+}
+
+// ---- pure planning (no etcd, no cluster) ----
+
+const JOIN_CONFIG: &str = "\
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: JoinConfiguration
+nodeRegistration:
+  name: cp2
+controlPlane:
+  localAPIEndpoint:
+    advertiseAddress: 10.0.0.5
+discovery:
+  bootstrapToken:
+    token: abcdef.0123456789abcdef
+    apiServerEndpoint: 10.0.0.1:6443
+    unsafeSkipCAVerification: true
+";
+
+fn plan_with(config: &str, f: impl FnOnce(&firstboot::phases::Context)) {
+    plan_with_tweak(config, |_| {}, f)
+}
+
+fn plan_with_tweak(
+    config: &str,
+    tweak: impl FnOnce(&mut firstboot::config::NodeConfig),
+    f: impl FnOnce(&firstboot::phases::Context),
+) {
+    let facts = cluster_support::facts();
+    let mut cfg = firstboot::config::load_str("join.yaml", config, &facts, None).unwrap();
+    tweak(&mut cfg);
+    let root = tempfile::tempdir().unwrap();
+    let services = firstboot::kube::NoServices::default();
+    let ctx = firstboot::phases::Context {
+        root: root.path(),
+        host_root: root.path(),
+        config: &cfg,
+        facts: &facts,
+        subphase: None,
+        skip: &[],
+        start_time: std::time::SystemTime::now(),
+        cluster: None,
+        services: &services,
+    };
+    f(&ctx)
+}
+
+fn member(id: u64, name: &str, peer: &str, learner: bool) -> Member {
+    serde_json::from_value(json!({
+        "ID": id.to_string(), "name": name, "peerURLs": [peer], "isLearner": learner,
+    }))
+    .unwrap()
+}
+
+#[test]
+fn etcd_join_manifest_plan_lists_the_members_and_joins_the_existing_cluster() {
+    use firstboot::phases::join::etcd_join::{local_member, plan_manifest};
+    use firstboot::phases::PlanItem;
+    plan_with(JOIN_CONFIG, |ctx| {
+        let me = local_member(ctx.config).unwrap();
+        assert_eq!(me.name, "cp2");
+        assert_eq!(me.peer_url, "https://10.0.0.5:2380");
+        assert_eq!(me.client_url, "https://10.0.0.5:2379");
+        // member-add's answer: the existing voter, another unstarted learner (no name: its
+        // hex ID), and this node (not started yet: no name either).
+        let members = [
+            member(0x11, "cp1", "https://10.0.0.4:2380", false),
+            member(0xab, "", "https://10.0.0.6:2380", true),
+            member(0x22, "", "https://10.0.0.5:2380", true),
+        ];
+        let plan = plan_manifest(ctx, &me, &members).unwrap();
+        assert_eq!(
+            plan.written_paths(),
+            [
+                "/var/lib/etcd",
+                "/etc/kubernetes/manifests",
+                "/etc/kubernetes/manifests/etcd.yaml"
+            ]
+        );
+        let Some(PlanItem::File { content, mode, .. }) = plan.items.last() else {
+            panic!("{plan:?}");
+        };
+        assert_eq!(*mode, 0o600);
+        let yaml = String::from_utf8(content.clone()).unwrap();
+        assert!(
+            yaml.contains("- --initial-cluster=cp1=https://10.0.0.4:2380,ab=https://10.0.0.6:2380,cp2=https://10.0.0.5:2380\n"),
+            "{yaml}"
+        );
+        assert!(
+            yaml.contains("- --initial-cluster-state=existing\n"),
+            "{yaml}"
+        );
+        assert!(yaml.contains("- --name=cp2\n"), "{yaml}");
+        assert!(
+            yaml.contains(
+                "kubeadm.kubernetes.io/etcd.advertise-client-urls: https://10.0.0.5:2379"
+            ),
+            "{yaml}"
+        );
+        assert!(matches!(plan.items[0], PlanItem::Dir { mode: 0o700, .. }));
+        // The member list must contain this node.
+        let e = plan_manifest(ctx, &me, &members[..2])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("https://10.0.0.5:2380"), "{e}");
+    });
+}
+
+#[test]
+fn etcd_join_and_check_etcd_plans_for_stacked_external_and_worker() {
+    use firstboot::phases::join::{check_etcd::CheckEtcd, etcd_join::EtcdJoin};
+    use firstboot::phases::{Phase, PlanItem};
+    plan_with(JOIN_CONFIG, |ctx| {
+        let plan = EtcdJoin.plan(ctx).unwrap();
+        let out = plan.to_string();
+        assert!(
+            out.contains("add etcd member cp2 (https://10.0.0.5:2380) as a learner"),
+            "{out}"
+        );
+        assert!(out.contains("directory /var/lib/etcd (mode 0700)"), "{out}");
+        assert!(
+            out.contains("file /etc/kubernetes/manifests/etcd.yaml (mode 0600, generated)"),
+            "{out}"
+        );
+        assert!(out.contains("promote"), "{out}");
+        assert_eq!(plan.output_files(), ["/etc/kubernetes/manifests/etcd.yaml"]);
+        let out = CheckEtcd.plan(ctx).unwrap().to_string();
+        assert!(
+            out.contains("/etc/kubernetes/pki/etcd/healthcheck-client.crt"),
+            "{out}"
+        );
+        // dry run: apply contacts nothing and writes nothing
+        EtcdJoin.apply(ctx, &plan, &mut |_| {}).unwrap();
+        assert!(!ctx.path("/etc/kubernetes/manifests/etcd.yaml").exists());
+    });
+    // The cluster's configuration says external etcd (a JoinConfiguration file holds no
+    // ClusterConfiguration: apply reads it from kubeadm-config, the plan sees the local view).
+    let external = |cfg: &mut firstboot::config::NodeConfig| {
+        cfg.cluster.etcd.local = None;
+        cfg.cluster.etcd.external = Some(serde_yaml::from_str(
+            "{endpoints: [https://10.0.0.9:2379], caFile: /etc/etcd/ca.crt, certFile: /etc/etcd/c.crt, keyFile: /etc/etcd/c.key}",
+        ).unwrap());
+    };
+    plan_with_tweak(JOIN_CONFIG, external, |ctx| {
+        for plan in [EtcdJoin.plan(ctx).unwrap(), CheckEtcd.plan(ctx).unwrap()] {
+            assert_eq!(
+                plan.items,
+                [PlanItem::Note("external etcd: nothing to do".into())]
+            );
+        }
+    });
+    let worker = JOIN_CONFIG.replace(
+        "controlPlane:\n  localAPIEndpoint:\n    advertiseAddress: 10.0.0.5\n",
+        "",
+    );
+    plan_with(&worker, |ctx| {
+        for plan in [EtcdJoin.plan(ctx).unwrap(), CheckEtcd.plan(ctx).unwrap()] {
+            assert_eq!(
+                plan.items,
+                [PlanItem::Note(
+                    "not a control-plane join: nothing to do".into()
+                )]
+            );
+        }
+    });
+}
+
+#[test]
+fn external_etcd_in_the_cluster_configuration_means_nothing_to_do() {
+    let tls = TlsMaterial::generate().unwrap();
+    let api = ApiServer::start(ApiServerOptions {
+        tls: tls.material.clone(),
+        port: None,
+        git_version: "v1.36.2".into(),
+    })
+    .unwrap();
+    let mut cm = cluster_support::reference_object("configmap/kube-system__kubeadm-config.yaml");
+    let cc = cm["data"]["ClusterConfiguration"].as_str().unwrap().replace(
+        "etcd:\n  local:\n    dataDir: /var/lib/etcd\n",
+        "etcd:\n  external:\n    endpoints: [https://10.0.0.9:2379]\n    caFile: /etc/etcd/ca.crt\n    certFile: /etc/etcd/c.crt\n    keyFile: /etc/etcd/c.key\n",
+    );
+    assert!(cc.contains("external:"), "{cc}");
+    cm["data"]["ClusterConfiguration"] = cc.into();
+    api.insert(cm).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    write(
+        &root.path().join("etc/kubebake/firstboot.yaml"),
+        JOIN_CONFIG,
+    );
+    write_admin_conf(&api, &tls, root.path());
+    for phase in ["check-etcd", "etcd-join"] {
+        let out = run_ok(root.path(), &["join", "phase", phase]);
+        assert!(out.contains("external etcd: nothing to do"), "{out}");
+    }
+    assert!(!root.path().join(MANIFEST).exists());
+    assert!(!root.path().join("var/lib/etcd").exists());
+    // nothing but the configuration was read: no Pod list, no etcd
+    assert!(
+        api.requests()
+            .iter()
+            .all(|r| r.path.ends_with("/configmaps/kubeadm-config")),
+        "{:?}",
+        api.requests()
+    );
 }

@@ -83,8 +83,12 @@ Phases (kubeadm order; phases after kubelet-start need an API server and are not
   wait-control-plane, upload-config, upload-certs, mark-control-plane,
   bootstrap-token, kubelet-finalize, addon, show-join-command")]
     Init(PhaseCmdArgs),
-    /// Run kubeadm's join workflow phases (only preflight is in this build).
-    #[command(after_help = "Example:\n  firstboot join phase preflight --config join.yaml")]
+    /// Run kubeadm's join workflow, or one of its phases.
+    #[command(after_help = "\
+Examples:
+  firstboot join --config join.yaml
+  firstboot join phase preflight --config join.yaml
+  firstboot join phase etcd-join --dry-run   # stacked etcd: learner add, manifest, promote")]
     Join(PhaseCmdArgs),
     /// Show the status journal.
     #[command(after_help = "Examples:\n  firstboot status\n  firstboot status -o json")]
@@ -102,7 +106,9 @@ Phases (kubeadm order; phases after kubelet-start need an API server and are not
     )]
     Upgrade(upgrade::UpgradeCommand),
     /// Undo init/join on this node (kubeadm reset); the staged bundles stay so the image can
-    /// bootstrap again.
+    /// bootstrap again. A control-plane node with stacked etcd first removes its etcd member
+    /// (the last member is left alone, as kubeadm does); a removal that would break the etcd
+    /// quorum is refused unless --force.
     #[command(after_help = "\
 Examples:
   firstboot reset --dry-run          # list what would be removed
@@ -452,7 +458,8 @@ fn reset_cmd(g: &GlobalOpts, a: &ResetArgs) -> Result<(), CliError> {
         &opts,
         &plan,
         services.as_ref(),
-        etcd.as_ref().map(|c| c as &dyn crate::reset::EtcdMembership),
+        etcd.as_ref()
+            .map(|c| c as &dyn crate::reset::EtcdMembership),
     )
     .map_err(CliError::failed)
 }
@@ -485,13 +492,18 @@ fn reset_etcd_client(
         .clone()
         .unwrap_or_else(|| crate::fsutil::under_root(&g.root, runner::ADMIN_CONF));
     let cluster = if kubeconfig.exists() {
-        crate::kube::Cluster::from_kubeconfig(&kubeconfig, &kubeconfig.display().to_string(), api_timeout)
-            .map_err(|e| println!("[reset] WARNING: {e}; using this node's etcd member only"))
-            .ok()
+        crate::kube::Cluster::from_kubeconfig(
+            &kubeconfig,
+            &kubeconfig.display().to_string(),
+            api_timeout,
+        )
+        .map_err(|e| println!("[reset] WARNING: {e}; using this node's etcd member only"))
+        .ok()
     } else {
         None
     };
-    match crate::reset::ClientMembership::connect(opts, cluster.as_ref(), etcd_timeout, api_timeout) {
+    match crate::reset::ClientMembership::connect(opts, cluster.as_ref(), etcd_timeout, api_timeout)
+    {
         Ok(c) => Ok(Some(c)),
         Err(e) if opts.force => {
             println!("[reset] WARNING: {e:#}");

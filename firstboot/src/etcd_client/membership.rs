@@ -209,7 +209,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match removal_blocker(std::slice::from_ref(&a), &[1], 1) {
-            Some(QuorumProblem::AfterRemoval(r)) => assert!(r.contains("last voting member"), "{r}"),
+            Some(QuorumProblem::AfterRemoval(r)) => {
+                assert!(r.contains("last voting member"), "{r}")
+            }
             other => panic!("{other:?}"),
         }
         match removal_blocker(&[a.clone(), b.clone(), c.clone()], &[1, 2], 1) {

@@ -114,8 +114,14 @@ mod tests {
         );
         let e = endpoints_from_pods(&[]).unwrap_err();
         assert!(e.contains("empty"), "{e}");
-        let e = endpoints_from_pods(&[pod("etcd-cp1", Some("https://10.0.0.4:2379")), pod("etcd-cp3", None)])
-            .unwrap_err();
-        assert!(e.contains("kube-system/etcd-cp3") && e.contains(ETCD_CLIENT_URLS_ANNOTATION), "{e}");
+        let e = endpoints_from_pods(&[
+            pod("etcd-cp1", Some("https://10.0.0.4:2379")),
+            pod("etcd-cp3", None),
+        ])
+        .unwrap_err();
+        assert!(
+            e.contains("kube-system/etcd-cp3") && e.contains(ETCD_CLIENT_URLS_ANNOTATION),
+            "{e}"
+        );
     }
 }

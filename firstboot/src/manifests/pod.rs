@@ -676,13 +676,19 @@ fn etcd_probe_endpoint(l: &LocalEtcdParams, adv: &IpAddr) -> (String, u16, &'sta
 /// `https://<adv>:2379` (bracketed for IPv6): the client URL of a node's stacked etcd member
 /// (`--advertise-client-urls`, and the etcd Pod's client-URL annotation).
 pub fn etcd_client_url(adv: &IpAddr) -> String {
-    format!("https://{}", join_host_port(&adv.to_string(), ETCD_CLIENT_PORT))
+    format!(
+        "https://{}",
+        join_host_port(&adv.to_string(), ETCD_CLIENT_PORT)
+    )
 }
 
 /// `https://<adv>:2380` (bracketed for IPv6): the peer URL of a node's stacked etcd member
 /// (`--initial-advertise-peer-urls`; how join and reset find the member).
 pub fn etcd_peer_url(adv: &IpAddr) -> String {
-    format!("https://{}", join_host_port(&adv.to_string(), ETCD_PEER_PORT))
+    format!(
+        "https://{}",
+        join_host_port(&adv.to_string(), ETCD_PEER_PORT)
+    )
 }
 
 /// Build the local etcd static pod (spec §5.6); `membership` selects `--initial-cluster`.

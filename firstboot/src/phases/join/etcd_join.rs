@@ -221,7 +221,10 @@ impl Phase for EtcdJoin {
                 etcd_timeout(&cfg)
             );
             client.promote(member.id)?;
-            println!("[etcd] Promoted etcd member {:x} to a voting member", member.id);
+            println!(
+                "[etcd] Promoted etcd member {:x} to a voting member",
+                member.id
+            );
         }
         progress(3);
 
