@@ -217,9 +217,9 @@ impl Joiner {
     }
 
     /// Runs `firstboot join phase <phase>` while acting as the kubelet: as soon as the etcd
-    /// manifest appears (and `kubelet` is true), starts etcd from its command with node paths
-    /// under the root. Returns the phase's output and the started member.
-    fn run_as_kubelet(&self, phase: &str, kubelet: bool) -> (Output, Option<Etcd>) {
+    /// manifest appears, does what `on_manifest` says. Returns the phase's output and the
+    /// started member.
+    fn run_as_kubelet(&self, phase: &str, on_manifest: Kubelet) -> (Output, Option<Etcd>) {
         let mut child = Command::new(BIN)
             .arg("--root")
             .arg(&self.root)
@@ -231,28 +231,42 @@ impl Joiner {
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut member = None;
-        loop {
-            if let Some(_st) = child.try_wait().unwrap() {
-                break;
-            }
-            if kubelet && member.is_none() && self.manifest().exists() {
-                let root = self.root.clone();
-                member = Some(Etcd::start_static_pod(&self.command(), move |v| {
-                    if v.starts_with('/') {
-                        root.join(v.trim_start_matches('/')).display().to_string()
-                    } else {
-                        v.to_string()
+        while child.try_wait().unwrap().is_none() {
+            if member.is_none() && self.manifest().exists() {
+                match on_manifest {
+                    Kubelet::StartEtcd => {
+                        let root = self.root.clone();
+                        member = Some(Etcd::start_static_pod(&self.command(), move |v| {
+                            if v.starts_with('/') {
+                                root.join(v.trim_start_matches('/')).display().to_string()
+                            } else {
+                                v.to_string()
+                            }
+                        }));
                     }
-                }));
+                    Kubelet::KillPhase => child.kill().unwrap(),
+                    Kubelet::Nothing => {}
+                }
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
                 panic!("firstboot join phase {phase} did not finish within 60 s");
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(50));
         }
         (child.wait_with_output().unwrap(), member)
     }
+}
+
+/// What the test's kubelet does when the etcd manifest appears.
+#[derive(Clone, Copy)]
+enum Kubelet {
+    /// Start etcd from the manifest's command.
+    StartEtcd,
+    /// Kill the phase (a crash after the manifest was written, before promotion).
+    KillPhase,
+    /// Nothing (the member already runs).
+    Nothing,
 }
 
 fn flags(cmd: &[String], name: &str) -> Vec<String> {
@@ -304,7 +318,7 @@ fn control_plane_join_adds_promotes_and_reset_removes_the_member() {
     let out = run_ok(&j.root, &["join", "phase", "check-etcd"]);
     assert!(out.contains("The etcd cluster is healthy"), "{out}");
 
-    let (out, e2) = j.run_as_kubelet("etcd-join", true);
+    let (out, e2) = j.run_as_kubelet("etcd-join", Kubelet::StartEtcd);
     assert!(out.status.success(), "{}", text(&out));
     let mut e2 = e2.expect("the kubelet started the member from the manifest");
     assert_two_voters(&c, &j);
@@ -337,7 +351,7 @@ fn control_plane_join_adds_promotes_and_reset_removes_the_member() {
     // Re-run: nothing is added, the manifest is not rewritten.
     let before = (std::fs::read(j.manifest()).unwrap(), mtime(&j.manifest()));
     let ids: Vec<u64> = c.members().iter().map(|m| m.id).collect();
-    let (out, none) = j.run_as_kubelet("etcd-join", false);
+    let (out, none) = j.run_as_kubelet("etcd-join", Kubelet::Nothing);
     assert!(out.status.success(), "{}", text(&out));
     assert!(none.is_none());
     assert!(
@@ -409,23 +423,33 @@ fn learner_left_by_a_crash_is_promoted_and_reset_guards_quorum() {
     let mut c = start_cluster(adv);
     let j = c.joiner(adv);
 
-    // A first attempt added the learner, then crashed before writing the manifest.
-    let (learner, _) = c.client().add_learner("cp2", &j.peer_url()).unwrap();
-    assert!(learner.is_learner);
+    // A first attempt adds the learner, writes the manifest and crashes before promotion
+    // (the kubelet has not started the member yet).
+    let (out, none) = j.run_as_kubelet("etcd-join", Kubelet::KillPhase);
+    assert!(!out.status.success());
+    assert!(none.is_none());
+    let members = c.members();
+    let learner = members.iter().find(|m| m.is_learner).expect("a learner");
+    assert_eq!(learner.peer_urls, [j.peer_url()]);
+    assert_eq!(learner.name, "", "not started");
+    let learner = learner.clone();
 
-    let (out, e2) = j.run_as_kubelet("etcd-join", true);
+    // The re-run does not add it again; the kubelet starts it from the manifest; it is
+    // promoted.
+    let (out, e2) = j.run_as_kubelet("etcd-join", Kubelet::StartEtcd);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         text(&out).contains("already in the cluster as a learner"),
         "{}",
         text(&out)
     );
-    let _e2 = e2.expect("the manifest was written on the re-run");
+    let _e2 = e2.expect("the member was started from the manifest");
     assert_two_voters(&c, &j);
     assert_eq!(
         c.members().iter().find(|m| m.name == "cp2").unwrap().id,
         learner.id
     );
+    assert_eq!(flags(&j.command(), "initial-cluster-state"), ["existing"]);
 
     // The kubelet's mirror Pod of the new member appears.
     c.api.insert(etcd_pod("cp2", &j.client_url())).unwrap();
