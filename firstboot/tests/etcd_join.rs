@@ -7,6 +7,7 @@
 //! under the test root), so the phase sees it start and promotes it.
 
 mod cluster_support;
+mod runner_support;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -14,11 +15,12 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use firstboot::etcd_client::{EtcdClient, EtcdTls, Member};
+use runner_support::{text, BIN};
 use serde_json::{json, Value};
 use testkit::apiserver::{ApiServer, ApiServerOptions, GeneratedTls, TlsMaterial};
 use testkit::etcd::Etcd;
+use testkit::wait_until;
 
-const BIN: &str = env!("CARGO_BIN_EXE_firstboot");
 const MANIFEST: &str = "etc/kubernetes/manifests/etcd.yaml";
 
 /// A one-member cluster: member `cp1` (127.0.0.1, random ports) and an API server holding the
@@ -46,14 +48,6 @@ fn run(root: &Path, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[track_caller]
@@ -280,14 +274,6 @@ fn mtime(p: &Path) -> std::time::SystemTime {
     std::fs::metadata(p).unwrap().modified().unwrap()
 }
 
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 fn assert_two_voters(c: &Cluster, j: &Joiner) {
     let members = c.members();
     assert_eq!(members.len(), 2, "{members:?}");
@@ -397,24 +383,12 @@ fn control_plane_join_adds_promotes_and_reset_removes_the_member() {
             c.e1.peer_url()
         ),
     );
-    copy_dir(&c.pki1(), &last.join("etc/kubernetes/pki"));
+    firstboot::fsutil::copy_tree(&c.pki1(), &last.join("etc/kubernetes/pki")).unwrap();
     let out = run_ok(&last, &["reset"]);
     assert!(out.contains("only remaining etcd member"), "{out}");
     assert!(!last.join(MANIFEST).exists());
     assert_eq!(c.members().len(), 1);
     c.client().health().unwrap();
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 #[test]
