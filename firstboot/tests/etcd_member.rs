@@ -3,11 +3,12 @@
 //! quorum checks, health, removal and a snapshot checked by `etcdutl`/`etcdctl`.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use firstboot::etcd_client::{self, EtcdClient, EtcdError, EtcdTls};
 use firstboot::pki::{self, EncryptionAlgorithm, PkiParams};
 use testkit::etcd::Etcd;
+use testkit::wait_until;
 
 /// kubeadm's certificates (etcd CA, server, peer, healthcheck-client, apiserver-etcd-client …)
 /// for node `cp1` at 127.0.0.1, under `<dir>/pki`.
@@ -23,14 +24,6 @@ fn client(endpoints: &[String], pki_dir: &Path) -> EtcdClient {
     EtcdClient::new(endpoints.to_vec(), EtcdTls::from_pki_dir(pki_dir).unwrap())
         .unwrap()
         .with_retry_timeout(Duration::from_secs(60))
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[test]

@@ -423,12 +423,20 @@ struct FakeEtcd {
 }
 
 impl firstboot::reset::EtcdMembership for FakeEtcd {
-    fn remove_would_break_quorum(&self, _peer_url: &str) -> anyhow::Result<bool> {
-        Ok(self.breaks_quorum)
+    fn check_removal(&self, _peer_url: &str) -> anyhow::Result<firstboot::reset::MemberRemoval> {
+        use firstboot::etcd_client::QuorumProblem;
+        use firstboot::reset::MemberRemoval;
+        Ok(if self.breaks_quorum {
+            MemberRemoval::BreaksQuorum(QuorumProblem::AfterRemoval(
+                "after removing cp2 only 1 of the remaining 2 voting members would answer".into(),
+            ))
+        } else {
+            MemberRemoval::Safe
+        })
     }
-    fn remove_member(&self, peer_url: &str) -> anyhow::Result<bool> {
+    fn remove_member(&self, peer_url: &str) -> anyhow::Result<()> {
         self.removed.borrow_mut().push(peer_url.into());
-        Ok(true)
+        Ok(())
     }
 }
 
@@ -518,6 +526,10 @@ fn reset_refuses_to_break_etcd_quorum_without_force() {
         .to_string();
     assert!(e.contains("quorum") && e.contains("--force"), "{e}");
     assert!(
+        e.contains("only 1 of the remaining 2"),
+        "the reason is named: {e}"
+    );
+    assert!(
         exists(d.path(), "/etc/kubernetes/admin.conf"),
         "nothing removed"
     );
@@ -529,6 +541,8 @@ fn reset_refuses_to_break_etcd_quorum_without_force() {
     opts.force = true;
     apply(&opts, &p, &services, Some(&etcd)).unwrap();
     assert!(!exists(d.path(), "/etc/kubernetes/admin.conf"));
+    // The removal can still be committed: --force removes the member.
+    assert_eq!(etcd.removed.borrow().as_slice(), ["https://192.0.2.2:2380"]);
 }
 
 #[test]

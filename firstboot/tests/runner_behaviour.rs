@@ -228,9 +228,15 @@ fn exit_codes_for_bad_input_and_unsupported_phases() {
 
     let node = Node::new();
     let join = Node::with_config("apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ndiscovery:\n  bootstrapToken:\n    token: abcdef.0123456789abcdef\n    apiServerEndpoint: 10.0.0.1:6443\n    unsafeSkipCAVerification: true\n");
+    // A worker join runs etcd-join as a no-op (kubeadm does too).
     let out = join.run(&["join", "phase", "etcd-join"]);
-    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
-    assert!(text(&out).contains("phase etcd-join is not implemented in this build"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = join.run(&["--dry-run", "join", "phase", "etcd-join"]);
+    assert!(
+        text(&out).contains("not a control-plane join: nothing to do"),
+        "{}",
+        text(&out)
+    );
     let out = node.run(&["init", "phase", "nope"]);
     assert_eq!(out.status.code(), Some(2));
     let out = node.run(&["init", "--skip-phases", "nope"]);
@@ -244,21 +250,20 @@ fn exit_codes_for_bad_input_and_unsupported_phases() {
 }
 
 #[test]
-fn join_runs_preflight_then_reports_the_missing_phases() {
-    // A control-plane join: stacked-etcd membership (check-etcd, etcd-join) is not in this
-    // build, so the node must not claim success. The phases that talk to the cluster are
-    // skipped (a directory root has no cluster to talk to).
+fn control_plane_join_fails_at_check_etcd_without_a_cluster() {
+    // A control-plane join with stacked etcd: check-etcd needs the cluster (admin.conf, the
+    // etcd Pods) and fails without it, so the node must not claim success. The other phases
+    // that talk to the cluster are skipped (a directory root has no cluster to talk to).
     let cfg = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\nnodeRegistration:\n  name: cp2\n  ignorePreflightErrors: [all]\ncontrolPlane:\n  localAPIEndpoint:\n    advertiseAddress: 10.0.0.2\ndiscovery:\n  bootstrapToken:\n    token: abcdef.0123456789abcdef\n    apiServerEndpoint: 10.0.0.1:6443\n    unsafeSkipCAVerification: true\n---\napiVersion: kubebake.io/v1alpha1\nkind: FirstbootConfiguration\nskipPhases: [control-plane-prepare, kubelet-start, kubelet-wait-bootstrap, control-plane-join, wait-control-plane]\n";
     let node = Node::with_config(cfg);
     let out = node.run(&["run"]);
     let t = text(&out);
-    assert_eq!(out.status.code(), Some(4), "{t}");
-    assert!(
-        t.contains("check-etcd, etcd-join are not implemented in this build"),
-        "{t}"
-    );
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("check-etcd"), "{t}");
+    assert!(t.contains("admin.conf"), "{t}");
     assert_eq!(node.journal()["mode"], "join");
     assert_eq!(node.phase("preflight")["state"], "done");
+    assert_eq!(node.phase("check-etcd")["state"], "failed");
     assert!(node.path("/var/lib/kubebake/firstboot/failed").exists());
     assert!(!node
         .path("/run/cluster-api/bootstrap-success.complete")

@@ -10,11 +10,15 @@
 //! // add `second.peer_url()` as a learner through `first`, then:
 //! second.start_joining("cp1=https://127.0.0.1:40001,cp2=https://127.0.0.1:40003");
 //! ```
+//!
+//! [`Etcd::start_static_pod`] runs a member the way a kubelet runs kubeadm's etcd static pod:
+//! from the manifest's container command, so tests prove the manifest itself works.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::require_tool;
@@ -36,6 +40,9 @@ pub struct Etcd {
     pub peer_port: u16,
     /// Metrics/health port (`http://127.0.0.1:<metrics_port>`, serves `/health`).
     pub metrics_port: u16,
+    /// The address the client, peer and metrics ports are on (`127.0.0.1` unless started
+    /// with [`Etcd::start_static_pod`]).
+    pub host: String,
     pki: PathBuf,
     dir: tempfile::TempDir,
     args: Vec<String>,
@@ -58,6 +65,7 @@ impl Etcd {
             client_port: free_port(),
             peer_port: free_port(),
             metrics_port: free_port(),
+            host: "127.0.0.1".into(),
             pki: pki.to_path_buf(),
             dir: tempfile::tempdir().expect("etcd temp dir"),
             args: Vec::new(),
@@ -65,19 +73,22 @@ impl Etcd {
         }
     }
 
-    /// `https://127.0.0.1:<client_port>`.
+    /// `https://<host>:<client_port>`.
     pub fn client_url(&self) -> String {
-        format!("https://127.0.0.1:{}", self.client_port)
+        format!("https://{}:{}", self.host, self.client_port)
     }
 
-    /// `https://127.0.0.1:<peer_port>`.
+    /// `https://<host>:<peer_port>`.
     pub fn peer_url(&self) -> String {
-        format!("https://127.0.0.1:{}", self.peer_port)
+        format!("https://{}:{}", self.host, self.peer_port)
     }
 
     /// The data directory (`--data-dir`).
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+        match flag(&self.args, "data-dir") {
+            Some(d) => PathBuf::from(d),
+            None => self.dir.path().join("data"),
+        }
     }
 
     /// The member's log (stderr) so far.
@@ -179,7 +190,7 @@ impl Etcd {
             .spawn()
             .expect("start etcd");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", self.client_port)).is_err() {
+        while TcpStream::connect((self.host.as_str(), self.client_port)).is_err() {
             if let Ok(Some(st)) = child.try_wait() {
                 panic!("etcd {} exited early: {st}\n{}", self.name, self.log());
             }
@@ -197,7 +208,7 @@ impl Etcd {
 
     /// `GET /health` on the metrics port answers `"health":"true"`.
     pub fn healthy(&self) -> bool {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.metrics_port)) else {
+        let Ok(mut s) = TcpStream::connect((self.host.as_str(), self.metrics_port)) else {
             return false;
         };
         let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
@@ -230,5 +241,153 @@ impl Etcd {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+/// `host` and `port` of `scheme://host:port` (IPv6 brackets removed).
+fn host_port(url: &str) -> Option<(String, u16)> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.split('/').next()?;
+    let (h, p) = rest.rsplit_once(':')?;
+    Some((h.trim_matches(['[', ']']).to_string(), p.parse().ok()?))
+}
+
+/// The value of `--<flag>=` in `args`.
+fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    let prefix = format!("--{name}=");
+    args.iter().find_map(|a| a.strip_prefix(&prefix))
+}
+
+/// `(major, minor)` of the installed etcd (`etcd --version`).
+pub fn etcd_version() -> (u32, u32) {
+    let out = Command::new(etcd_binary())
+        .arg("--version")
+        .output()
+        .expect("etcd --version");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v = text
+        .lines()
+        .find_map(|l| l.strip_prefix("etcd Version:"))
+        .unwrap_or_else(|| panic!("cannot read the etcd version from {text:?}"))
+        .trim();
+    let mut it = v.split('.').map(|n| n.parse::<u32>().unwrap_or(0));
+    (it.next().unwrap_or(0), it.next().unwrap_or(0))
+}
+
+/// The flags kubeadm 1.36 writes for etcd ≥ 3.6, in the names etcd < 3.6 understands — the
+/// same mapping kubeadm ≤ 1.35 applied for older etcd (spec §5.6):
+/// `--feature-gates=InitialCorruptCheck=true` → `--experimental-initial-corrupt-check=true`,
+/// `--watch-progress-notify-interval=X` → `--experimental-watch-progress-notify-interval=X`.
+/// Other flags, and every flag on etcd ≥ 3.6, are kept as they are.
+pub fn flags_for_etcd(args: &[String], version: (u32, u32)) -> Vec<String> {
+    if version >= (3, 6) {
+        return args.to_vec();
+    }
+    args.iter()
+        .map(|a| {
+            if a == "--feature-gates=InitialCorruptCheck=true" {
+                "--experimental-initial-corrupt-check=true".to_string()
+            } else if let Some(v) = a.strip_prefix("--watch-progress-notify-interval=") {
+                format!("--experimental-watch-progress-notify-interval={v}")
+            } else {
+                a.clone()
+            }
+        })
+        .collect()
+}
+
+/// A loopback address `127.0.0.N` (N ≥ 2) on which every one of `ports` can be bound now, so a
+/// test can run a member on kubeadm's fixed ports (2379/2380/2381) without clashing with other
+/// tests (distinct per call and, likely, per process).
+pub fn free_loopback_address(ports: &[u16]) -> Ipv4Addr {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7);
+    for _ in 0..250 {
+        let n = start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % 250 + 2;
+        let ip = Ipv4Addr::new(127, 0, 0, n as u8);
+        if ports.iter().all(|p| TcpListener::bind((ip, *p)).is_ok()) {
+            return ip;
+        }
+    }
+    panic!("no loopback address 127.0.0.N with ports {ports:?} free");
+}
+
+impl Etcd {
+    /// Start etcd as a kubelet would start kubeadm's etcd static pod: `command` is the
+    /// container's command (`etcd`, `--name=cp2`, `--data-dir=/var/lib/etcd`, …) exactly as the
+    /// manifest has it, with `remap` applied to each flag's value (e.g. to put node paths under
+    /// a test root) and the 3.6 flag names translated for an older installed etcd
+    /// ([`flags_for_etcd`]). Client, peer and metrics addresses are read from
+    /// `--advertise-client-urls`, `--initial-advertise-peer-urls` and `--listen-metrics-urls`.
+    /// Waits until the client port listens (a learner is not healthy before promotion).
+    pub fn start_static_pod(command: &[String], remap: impl Fn(&str) -> String) -> Etcd {
+        etcd_binary();
+        assert_eq!(
+            command.first().map(String::as_str),
+            Some("etcd"),
+            "not an etcd command: {command:?}"
+        );
+        let args: Vec<String> = command[1..]
+            .iter()
+            .map(|a| match a.split_once('=') {
+                Some((f, v)) => format!("{f}={}", remap(v)),
+                None => a.clone(),
+            })
+            .collect();
+        let args = flags_for_etcd(&args, etcd_version());
+        let url = |name: &str| {
+            let v = flag(&args, name).unwrap_or_else(|| panic!("no --{name} in {command:?}"));
+            host_port(v.split(',').next().unwrap_or(v))
+                .unwrap_or_else(|| panic!("--{name}={v}: not scheme://host:port"))
+        };
+        let (host, client_port) = url("advertise-client-urls");
+        let (_, peer_port) = url("initial-advertise-peer-urls");
+        let (_, metrics_port) = url("listen-metrics-urls");
+        let mut e = Etcd {
+            name: flag(&args, "name").unwrap_or("etcd").to_string(),
+            client_port,
+            peer_port,
+            metrics_port,
+            host,
+            pki: PathBuf::new(),
+            dir: tempfile::tempdir().expect("etcd temp dir"),
+            args,
+            child: None,
+        };
+        e.spawn();
+        e
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etcd_36_flags_for_older_etcd() {
+        let args: Vec<String> = [
+            "--name=cp2",
+            "--feature-gates=InitialCorruptCheck=true",
+            "--watch-progress-notify-interval=5s",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            flags_for_etcd(&args, (3, 4)),
+            [
+                "--name=cp2",
+                "--experimental-initial-corrupt-check=true",
+                "--experimental-watch-progress-notify-interval=5s"
+            ]
+        );
+        assert_eq!(flags_for_etcd(&args, (3, 6)), args);
+        assert_eq!(
+            host_port("https://[fd00::5]:2379"),
+            Some(("fd00::5".into(), 2379))
+        );
+        assert_eq!(
+            host_port("http://127.0.0.7:2381"),
+            Some(("127.0.0.7".into(), 2381))
+        );
     }
 }

@@ -10,6 +10,17 @@ pub mod services;
 pub mod tamper;
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Polls `f` every 200 ms until it is true; panics naming `what` after `timeout`.
+#[track_caller]
+pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
 
 /// Path of a workspace binary (`bake`, `firstboot`) built by cargo next to the running test.
 pub fn cargo_bin(name: &str) -> PathBuf {

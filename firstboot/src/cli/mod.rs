@@ -83,8 +83,12 @@ Phases (kubeadm order; phases after kubelet-start need an API server and are not
   wait-control-plane, upload-config, upload-certs, mark-control-plane,
   bootstrap-token, kubelet-finalize, addon, show-join-command")]
     Init(PhaseCmdArgs),
-    /// Run kubeadm's join workflow phases (only preflight is in this build).
-    #[command(after_help = "Example:\n  firstboot join phase preflight --config join.yaml")]
+    /// Run kubeadm's join workflow, or one of its phases.
+    #[command(after_help = "\
+Examples:
+  firstboot join --config join.yaml
+  firstboot join phase preflight --config join.yaml
+  firstboot join phase etcd-join --dry-run   # stacked etcd: learner add, manifest, promote")]
     Join(PhaseCmdArgs),
     /// Show the status journal.
     #[command(after_help = "Examples:\n  firstboot status\n  firstboot status -o json")]
@@ -102,7 +106,9 @@ Phases (kubeadm order; phases after kubelet-start need an API server and are not
     )]
     Upgrade(upgrade::UpgradeCommand),
     /// Undo init/join on this node (kubeadm reset); the staged bundles stay so the image can
-    /// bootstrap again.
+    /// bootstrap again. A control-plane node with stacked etcd first removes its etcd member
+    /// (the last member is left alone, as kubeadm does); a removal that would break the etcd
+    /// quorum is refused unless --force.
     #[command(after_help = "\
 Examples:
   firstboot reset --dry-run          # list what would be removed
@@ -435,7 +441,8 @@ fn reset_cmd(g: &GlobalOpts, a: &ResetArgs) -> Result<(), CliError> {
     opts.force = a.force;
     opts.cleanup_tmp_dir = a.cleanup_tmp_dir;
     let facts = HostFacts::detect(&g.root);
-    if let Ok(cfg) = config::load(g.config.as_deref(), &g.root, &facts, None) {
+    let cfg = config::load(g.config.as_deref(), &g.root, &facts, None).ok();
+    if let Some(cfg) = &cfg {
         opts.certificates_dir = cfg.cluster.certificates_dir.clone();
         opts.status_dir = cfg.firstboot.status.directory.clone();
         opts.success_sentinel = cfg.firstboot.status.success_sentinel.clone();
@@ -445,8 +452,67 @@ fn reset_cmd(g: &GlobalOpts, a: &ResetArgs) -> Result<(), CliError> {
         print!("{plan}");
         return Ok(());
     }
+    let etcd = reset_etcd_client(g, &opts, &plan, cfg.as_ref())?;
     let services = runner::default_services(&g.root);
-    crate::reset::apply(&opts, &plan, services.as_ref(), None).map_err(CliError::failed)
+    crate::reset::apply(
+        &opts,
+        &plan,
+        services.as_ref(),
+        etcd.as_ref()
+            .map(|c| c as &dyn crate::reset::EtcdMembership),
+    )
+    .map_err(CliError::failed)
+}
+
+/// The etcd client reset removes this node's member with, when the plan has a member to remove:
+/// the node's etcd PKI, its member's client URL and the etcd Pods' URLs from the cluster
+/// (`--kubeconfig`, else admin.conf when present; best effort, 10 s). Without `--force` an
+/// unreachable etcd fails the reset before anything is removed.
+fn reset_etcd_client(
+    g: &GlobalOpts,
+    opts: &crate::reset::ResetOptions,
+    plan: &crate::reset::ResetPlan,
+    cfg: Option<&config::NodeConfig>,
+) -> Result<Option<crate::reset::ClientMembership>, CliError> {
+    use std::time::Duration;
+    if !plan
+        .steps
+        .iter()
+        .any(|s| matches!(s, crate::reset::ResetStep::RemoveEtcdMember { .. }))
+    {
+        return Ok(None);
+    }
+    let etcd_timeout = cfg
+        .and_then(|c| c.timeouts().etcd_api_call)
+        .map(|d| d.as_duration())
+        .unwrap_or(Duration::from_secs(120));
+    let api_timeout = Duration::from_secs(10);
+    let kubeconfig = g
+        .kubeconfig
+        .clone()
+        .unwrap_or_else(|| crate::fsutil::under_root(&g.root, runner::ADMIN_CONF));
+    let cluster = if kubeconfig.exists() {
+        crate::kube::Cluster::from_kubeconfig(
+            &kubeconfig,
+            &kubeconfig.display().to_string(),
+            api_timeout,
+        )
+        .map_err(|e| println!("[reset] WARNING: {e}; using this node's etcd member only"))
+        .ok()
+    } else {
+        None
+    };
+    match crate::reset::ClientMembership::connect(opts, cluster.as_ref(), etcd_timeout, api_timeout)
+    {
+        Ok(c) => Ok(Some(c)),
+        Err(e) if opts.force => {
+            println!("[reset] WARNING: {e:#}");
+            Ok(None)
+        }
+        Err(e) => Err(CliError::failed(e.context(
+            "cannot remove this node's etcd member (use --force to reset anyway)",
+        ))),
+    }
 }
 
 fn config_cmd(g: &GlobalOpts, c: &ConfigCommand) -> Result<(), CliError> {

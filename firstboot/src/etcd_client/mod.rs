@@ -23,6 +23,7 @@
 
 mod error;
 mod membership;
+mod pods;
 mod snapshot;
 mod types;
 
@@ -34,7 +35,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 pub use error::{EtcdError, Result};
-pub use membership::{initial_cluster_arg, join_members, quorum, would_break_quorum};
+pub use membership::{
+    initial_cluster_arg, join_members, quorum, removal_blocker, would_break_quorum, QuorumProblem,
+};
+pub use pods::{connect_stacked, endpoints_from_cluster, endpoints_from_pods, ETCD_POD_SELECTOR};
 pub use types::{EtcdTls, Header, Member, Status};
 
 use types::{GatewayError, MemberAddResponse, MemberListResponse};
@@ -331,6 +335,13 @@ impl EtcdClient {
     /// is the last voter, or when the healthy voters left would be fewer than the new
     /// quorum).
     pub fn remove_would_break_quorum(&self, id: u64) -> Result<bool> {
+        Ok(self.removal_blocker(id)?.is_some())
+    }
+
+    /// Why removing member `id` would leave the cluster without quorum (see
+    /// [`removal_blocker`]), judged from the voting members whose client URLs answer a status
+    /// request now; `None` when the removal is safe.
+    pub fn removal_blocker(&self, id: u64) -> Result<Option<QuorumProblem>> {
         let members = self.members()?;
         let mut healthy = Vec::new();
         for m in members.iter().filter(|m| !m.is_learner) {
@@ -338,8 +349,8 @@ impl EtcdClient {
                 healthy.push(m.id);
             }
         }
-        let r = would_break_quorum(&members, &healthy, id);
-        tracing::debug!(id = %format!("{id:x}"), ?healthy, breaks = r, "etcd quorum check");
+        let r = removal_blocker(&members, &healthy, id);
+        tracing::debug!(id = %format!("{id:x}"), ?healthy, problem = ?r, "etcd quorum check");
         Ok(r)
     }
 

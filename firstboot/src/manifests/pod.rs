@@ -673,6 +673,24 @@ fn etcd_probe_endpoint(l: &LocalEtcdParams, adv: &IpAddr) -> (String, u16, &'sta
     (host, port, scheme)
 }
 
+/// `https://<adv>:2379` (bracketed for IPv6): the client URL of a node's stacked etcd member
+/// (`--advertise-client-urls`, and the etcd Pod's client-URL annotation).
+pub fn etcd_client_url(adv: &IpAddr) -> String {
+    format!(
+        "https://{}",
+        join_host_port(&adv.to_string(), ETCD_CLIENT_PORT)
+    )
+}
+
+/// `https://<adv>:2380` (bracketed for IPv6): the peer URL of a node's stacked etcd member
+/// (`--initial-advertise-peer-urls`; how join and reset find the member).
+pub fn etcd_peer_url(adv: &IpAddr) -> String {
+    format!(
+        "https://{}",
+        join_host_port(&adv.to_string(), ETCD_PEER_PORT)
+    )
+}
+
 /// Build the local etcd static pod (spec §5.6); `membership` selects `--initial-cluster`.
 pub fn etcd_pod(p: &ControlPlaneParams, membership: &EtcdMembership) -> Result<Pod, ManifestError> {
     let EtcdParams::Local(l) = &p.etcd else {
@@ -689,10 +707,9 @@ pub fn etcd_pod(p: &ControlPlaneParams, membership: &EtcdMembership) -> Result<P
             message: "must not be empty".into(),
         });
     }
-    let adv = p.advertise_address.to_string();
     let lo = loopback_for(&p.advertise_address);
-    let client_url = format!("https://{}", join_host_port(&adv, ETCD_CLIENT_PORT));
-    let peer_url = format!("https://{}", join_host_port(&adv, ETCD_PEER_PORT));
+    let client_url = etcd_client_url(&p.advertise_address);
+    let peer_url = etcd_peer_url(&p.advertise_address);
     let pki = |f: &str| path_join(&p.cert_dir, f);
     let mut base: Vec<Arg> = vec![
         Arg::new("name", &p.node_name),

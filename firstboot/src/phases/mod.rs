@@ -316,6 +316,8 @@ pub fn for_name(mode: Mode, name: &str) -> Option<Box<dyn Phase>> {
         (Mode::Join, "control-plane-prepare") => {
             Some(Box::new(join::control_plane_prepare::ControlPlanePrepare))
         }
+        (Mode::Join, "check-etcd") => Some(Box::new(join::check_etcd::CheckEtcd)),
+        (Mode::Join, "etcd-join") => Some(Box::new(join::etcd_join::EtcdJoin)),
         (Mode::Join, "kubelet-start") => Some(Box::new(join::kubelet_start::JoinKubeletStart)),
         (Mode::Join, "kubelet-wait-bootstrap") => {
             Some(Box::new(join::kubelet_wait_bootstrap::KubeletWaitBootstrap))

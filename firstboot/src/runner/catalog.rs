@@ -147,7 +147,7 @@ pub const JOIN_PHASES: &[PhaseInfo] = &[
     p(
         "check-etcd",
         &[],
-        false,
+        true,
         "Check that the etcd cluster is healthy",
     ),
     p(
@@ -156,7 +156,7 @@ pub const JOIN_PHASES: &[PhaseInfo] = &[
         true,
         "Write kubelet settings, certificates and (re)start the kubelet",
     ),
-    p("etcd-join", &[], false, "Join etcd for control plane nodes"),
+    p("etcd-join", &[], true, "Join etcd for control plane nodes"),
     p(
         "kubelet-wait-bootstrap",
         &[],

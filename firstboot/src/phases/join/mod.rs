@@ -2,8 +2,10 @@
 //! discovery (cached per process), the bootstrap-token connection and the cluster's stored
 //! configuration.
 
+pub mod check_etcd;
 pub mod control_plane_join;
 pub mod control_plane_prepare;
+pub mod etcd_join;
 pub mod kubelet_start;
 pub mod kubelet_wait_bootstrap;
 pub mod wait_control_plane;
