@@ -217,6 +217,8 @@ impl Phase for ControlPlanePrepare {
         let Some(cp) = &j.control_plane else {
             return Ok(());
         };
+        // Expired join material fails here, before anything is written.
+        super::check_join_material(ctx)?;
         let cfg = joined_config(ctx)?;
         let mut done = 0;
         if selected(ctx, "download-certs") && !cp.certificate_key.is_empty() {

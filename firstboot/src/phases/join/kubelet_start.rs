@@ -76,6 +76,8 @@ impl Phase for JoinKubeletStart {
         if ctx.cluster.is_none() {
             return Ok(()); // dry run: the plan was printed, nothing to contact
         }
+        // Expired join material fails here, before anything is written.
+        super::check_join_material(ctx)?;
         let d = discover(ctx)?;
         let cluster = bootstrap_cluster(ctx)?;
         let cc = cluster_configuration(&cluster)?;
