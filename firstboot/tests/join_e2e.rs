@@ -361,6 +361,23 @@ fn a_failed_phase_is_reported_on_the_node_and_cleared_by_a_later_success() {
         .filter(|(_, m)| m == "firstboot phase certs done")
         .count();
     assert_eq!(certs, 1, "{events:?}");
+
+    // A stale annotation (e.g. the failed phase was later skipped) is removed by any later
+    // successful run, even one that has no phase left to run.
+    let mut node = init.node("cp1").unwrap();
+    node["metadata"]["annotations"][FAILED_PHASE_ANNOTATION] = "addon".into();
+    init.server.insert(node).unwrap();
+    let res = run_node(&init.cfg, r1, &init.services, None);
+    assert!(res.is_ok(), "{res:?}");
+    assert_eq!(annotation(&init.node("cp1").unwrap()), None);
+    // Earlier events stay; no failure reported. (The kubeconfig phase may run once more:
+    // kubelet-finalize rewrote kubelet.conf, one of its outputs.)
+    let after = init.node_events("cp1");
+    assert_eq!(&after[..events.len()], &events[..]);
+    assert!(
+        after[events.len()..].iter().all(|(r, _)| r == REASON_DONE),
+        "{after:?}"
+    );
 }
 
 /// Nothing of the join was written under `root` (only the runner's own status).
