@@ -422,6 +422,21 @@ fn expired_join_material_fails_before_anything_is_written() {
     assert!(msg.contains(&format!("expired at {past}")), "{msg}");
     assert!(msg.contains("joinMaterial.tokenExpires"), "{msg}");
     assert_untouched(dir.path());
+    // `--dry-run join` says so too (the configuration's expiry needs no cluster).
+    let out = Command::new(BIN)
+        .arg("--root")
+        .arg(dir.path())
+        .args(["--dry-run", "join"])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains(&format!("expired at {past}")), "{text}");
+    assert_untouched(dir.path());
 
     // 2. The configuration says the certificate key expired.
     let printed = init.join_config(&["--certificate-key", CERTIFICATE_KEY]);
