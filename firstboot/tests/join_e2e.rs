@@ -584,3 +584,43 @@ fn join_material_expiry_fields_are_validated_and_printed() {
         "2h TTL vs 3h token: {m:?}"
     );
 }
+
+#[test]
+fn join_without_auto_approval_times_out_and_removes_the_bootstrap_kubeconfig() {
+    let init = init_node(|p| init_config(p, ""), |_| {});
+    // Without kubeadm's auto-approve binding the controller-manager never approves the CSR.
+    assert!(init.server.delete(
+        "rbac.authorization.k8s.io/v1",
+        "clusterrolebindings",
+        None,
+        "kubeadm:node-autoapprove-bootstrap"
+    ));
+    let printed = init.join_config(&[]);
+    let text = join_config_for(&printed, "w9", "").replace("tlsBootstrap: 10s", "tlsBootstrap: 2s");
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    let cfg = load_config(r, &text, Mode::Join);
+    let services = StandInServices::new(r, "w9", init.signer());
+    match run_node(&cfg, r, &services, None) {
+        Err(RunError::PhaseFailed { phase, message }) => {
+            assert_eq!(phase, "kubelet-wait-bootstrap");
+            assert!(message.contains("timeouts.tlsBootstrap"), "{message}");
+        }
+        other => panic!("expected the TLS bootstrap to time out: {other:?}"),
+    }
+    let log = services.kubelet.log().join("\n");
+    assert!(log.contains("not approved"), "{log}");
+    // §13.3 step 7: bootstrap-kubelet.conf is deleted also on failure; no kubelet.conf.
+    assert!(!under(r, "/etc/kubernetes/bootstrap-kubelet.conf").exists());
+    assert!(!under(r, "/etc/kubernetes/kubelet.conf").exists());
+    assert!(init.node("w9").is_none());
+    assert!(!sentinel(r).exists());
+    assert_eq!(
+        journal_states(r)
+            .into_iter()
+            .filter(|(_, s)| s == "done")
+            .map(|(n, _)| n)
+            .collect::<Vec<_>>(),
+        ["preflight", "control-plane-prepare", "kubelet-start"]
+    );
+}

@@ -38,6 +38,9 @@ pub const KUBELET_PKI_DIR: &str = "/var/lib/kubelet/pki";
 pub const KUBELET_CLIENT_CURRENT: &str = "/var/lib/kubelet/pki/kubelet-client-current.pem";
 /// Signer of kubelet client certificates.
 pub const KUBELET_CLIENT_SIGNER: &str = "kubernetes.io/kube-apiserver-client-kubelet";
+/// The ClusterRole whose binding lets the csrapprover auto-approve a bootstrap CSR.
+pub const NODECLIENT_ROLE: &str =
+    "system:certificates.k8s.io:certificatesigningrequests:nodeclient";
 
 /// The cluster CA the stand-in controller-manager signs kubelet certificates with (the init
 /// node's `ca.crt` / `ca.key`).
@@ -387,13 +390,11 @@ impl StandInKubelet {
             "tls-bootstrap: created CSR {csr_name} as {requester}"
         ));
 
-        // The stand-in controller-manager: csrapprover (bootstrap-token requesters only) and
-        // the kubelet-client signer, with the cluster CA.
+        // The stand-in controller-manager (its own system:masters identity): csrapprover
+        // (bootstrap-token requesters only) and the kubelet-client signer, with the cluster CA.
         if !requester.starts_with("system:bootstrap:") {
             bail!("CSR {csr_name} was not made by a bootstrap token user ({requester:?})");
         }
-        let cert = params.signed_by(&key, &self.signer.issuer()?)?;
-        let cert_pem = cert.pem();
         let (cm_cert, cm_key) = self
             .signer
             .client_cert("system:kube-controller-manager", "system:masters")?;
@@ -403,6 +404,46 @@ impl StandInKubelet {
             token: None,
             client_cert: Some((cm_cert.into_bytes(), cm_key.into_bytes())),
         };
+        // csrapprover's authorization check, approximated: one of the requester's groups must
+        // be bound to the `nodeclient` ClusterRole (kubeadm's node-autoapprove-bootstrap).
+        let groups: Vec<String> = created["spec"]["groups"]
+            .as_array()
+            .map(|g| {
+                g.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let bindings = with_client(&cm, |c| {
+            Box::pin(async move {
+                let req =
+                    http::Request::get("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings")
+                        .body(Vec::new())?;
+                Ok(c.request::<Value>(req).await?)
+            })
+        })
+        .context("listing ClusterRoleBindings (stand-in csrapprover)")?;
+        let allowed = bindings["items"].as_array().is_some_and(|items| {
+            items.iter().any(|b| {
+                b["roleRef"]["name"] == NODECLIENT_ROLE
+                    && b["subjects"].as_array().is_some_and(|s| {
+                        s.iter().any(|s| {
+                            s["kind"] == "Group"
+                                && groups
+                                    .iter()
+                                    .any(|g| s["name"].as_str() == Some(g.as_str()))
+                        })
+                    })
+            })
+        });
+        if !allowed {
+            bail!(
+                "CSR {csr_name} not approved: no ClusterRoleBinding grants {NODECLIENT_ROLE} to the groups {groups:?}"
+            );
+        }
+        // Approved: the signer issues the certificate.
+        let cert = params.signed_by(&key, &self.signer.issuer()?)?;
+        let cert_pem = cert.pem();
         let mut approved = created.clone();
         approved["status"] = json!({"conditions": [{
             "type": "Approved", "status": "True", "reason": "AutoApproved",
