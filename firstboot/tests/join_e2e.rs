@@ -6,6 +6,7 @@
 //! material refused before anything is written.
 
 mod cluster_support;
+mod runner_support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -16,6 +17,7 @@ use firstboot::config::Mode;
 use firstboot::kube::events::{FAILED_PHASE_ANNOTATION, REASON_DONE, REASON_FAILED};
 use firstboot::runner::catalog::{INIT_PHASES, JOIN_PHASES};
 use firstboot::runner::RunError;
+use runner_support::openssl;
 use serde_json::Value;
 
 fn mode(root: &Path, p: &str) -> u32 {
@@ -24,19 +26,6 @@ fn mode(root: &Path, p: &str) -> u32 {
         .permissions()
         .mode()
         & 0o7777
-}
-
-fn openssl(args: &[&str]) -> String {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Every runnable phase of the workflow has state `done` in the journal under `root`.
