@@ -1,10 +1,12 @@
 //! Shared test support for kubebake: fixture release mirrors with stand-in binaries, fixture
 //! container images as OCI layouts, and launchers for the real services tests run against
-//! (an HTTP server, a `docker-registry`, etcd). Nothing here is product code.
+//! (an HTTP server, a `docker-registry`, etcd), an in-memory API server and a stand-in kubelet
+//! (TLS bootstrap and Node registration against it). Nothing here is product code.
 
 pub mod apiserver;
 pub mod etcd;
 pub mod images;
+pub mod kubelet;
 pub mod mirror;
 pub mod services;
 pub mod tamper;

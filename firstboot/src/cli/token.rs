@@ -33,6 +33,12 @@ Examples:
   firstboot token create abcdef.0123456789abcdef --ttl 0
   # A complete JoinConfiguration for user-data of a new worker
   firstboot token create --ttl 2h --print-join-config > join.yaml
+  # ... of a new control-plane node (after `firstboot init phase upload-certs --upload-certs`)
+  firstboot token create --print-join-config --certificate-key <key> > join-cp.yaml
+
+With --print-join-config a FirstbootConfiguration follows the JoinConfiguration, recording when
+the token (and the certificate key's kubeadm-certs Secret) expire, so the join fails early and
+clearly once they have.
 
 Bootstrap tokens are secrets: anyone holding one can join a node to the cluster. This command
 prints them only to stdout; keep that output out of logs.")]
@@ -88,9 +94,14 @@ pub struct CreateArgs {
     /// Human-readable description of the token's purpose.
     #[arg(long, default_value = "")]
     pub description: String,
-    /// Print a kubeadm.k8s.io/v1beta4 JoinConfiguration using the token instead of the token.
+    /// Print a kubeadm.k8s.io/v1beta4 JoinConfiguration using the token instead of the token
+    /// (followed by a FirstbootConfiguration with the known expiry times).
     #[arg(long)]
     pub print_join_config: bool,
+    /// With --print-join-config: a control-plane join with this certificate key (the one
+    /// upload-certs used); its expiry is read from the kubeadm-certs Secret.
+    #[arg(long, value_name = "KEY", requires = "print_join_config")]
+    pub certificate_key: Option<String>,
     /// Output format of the created token.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
@@ -243,6 +254,10 @@ fn token_json(t: &config::BootstrapToken, expires: Option<&str>) -> Value {
 
 fn create(g: &GlobalOpts, a: &CreateArgs) -> Result<(), CliError> {
     let t = token_from_args(a)?;
+    if let Some(key) = &a.certificate_key {
+        crate::join_material::copycerts::CertificateKey::parse(key)
+            .map_err(|e| CliError::bad_input(anyhow::anyhow!("--certificate-key: {e}")))?;
+    }
     let secret = token_secret(&t, SystemTime::now()).map_err(CliError::bad_input)?;
     let id = BootstrapToken::parse(&t.token)
         .map(|x| x.id().to_string())
@@ -264,6 +279,27 @@ fn create(g: &GlobalOpts, a: &CreateArgs) -> Result<(), CliError> {
     }
     if let Some(doc) = join {
         print!("{doc}");
+        let token_expires = secret_expiration(&secret).unwrap_or_default();
+        let mut key_expires = String::new();
+        if let Some(key) = &a.certificate_key {
+            println!("controlPlane:\n  certificateKey: {key}");
+            key_expires = certificate_key_expiration(&cluster).unwrap_or_default();
+        }
+        let material = config::firstboot::JoinMaterial {
+            token_expires,
+            certificate_key_expires: key_expires,
+        };
+        if !material.is_empty() {
+            let fb = json!({
+                "apiVersion": config::firstboot::FIRSTBOOT_API_VERSION,
+                "kind": "FirstbootConfiguration",
+                "joinMaterial": material,
+            });
+            print!(
+                "---\n{}",
+                serde_yaml::to_string(&fb).map_err(CliError::failed)?
+            );
+        }
         return Ok(());
     }
     match a.output {
@@ -282,6 +318,32 @@ fn create(g: &GlobalOpts, a: &CreateArgs) -> Result<(), CliError> {
         Output::Table => println!("{}", t.token),
     }
     Ok(())
+}
+
+fn secret_expiration(s: &Secret) -> Option<String> {
+    s.data
+        .as_ref()?
+        .get("expiration")
+        .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+}
+
+/// When the certificate key stops working: the expiration of the token owning
+/// `kube-system/kubeadm-certs` (spec §9). `None` when unknown.
+fn certificate_key_expiration(cluster: &Cluster) -> Option<String> {
+    let certs: Secret = cluster
+        .get(Some(TOKEN_NAMESPACE), "kubeadm-certs")
+        .ok()
+        .flatten()?;
+    let owner = certs
+        .metadata
+        .owner_references?
+        .into_iter()
+        .find(|o| o.kind == "Secret")?;
+    let tok: Secret = cluster
+        .get(Some(TOKEN_NAMESPACE), &owner.name)
+        .ok()
+        .flatten()?;
+    secret_expiration(&tok)
 }
 
 /// A token read back from its Secret.

@@ -22,6 +22,9 @@ pub const DEFAULT_SUCCESS_SENTINEL: &str = "/run/cluster-api/bootstrap-success.c
 /// uploadCerts: true               # kubeadm --upload-certs (control-plane join with a certificate key)
 /// timeouts:
 ///   lockWait: 30s                 # how long a second run waits for the lock (default 0s: fail at once)
+/// joinMaterial:                  # when the join material expires (join only; checked before joining)
+///   tokenExpires: "2026-11-27T10:00:00Z"
+///   certificateKeyExpires: "2026-11-26T12:00:00Z"
 /// status:
 ///   directory: /var/lib/kubebake/firstboot
 ///   successSentinel: /run/cluster-api/bootstrap-success.complete
@@ -51,6 +54,31 @@ pub struct FirstbootConfiguration {
     /// Where status is reported.
     #[serde(default)]
     pub status: StatusSettings,
+    /// Known expiry of the join material in this configuration (join only): a join whose
+    /// token or certificate key has expired fails before writing anything. Written by
+    /// `firstboot token create --print-join-config`.
+    #[serde(default, skip_serializing_if = "JoinMaterial::is_empty")]
+    pub join_material: JoinMaterial,
+}
+
+/// `joinMaterial` of a [`FirstbootConfiguration`]: expiry times (RFC 3339) of the bootstrap
+/// token and of the certificate key (the `kubeadm-certs` Secret) a join uses; empty = unknown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinMaterial {
+    /// When `discovery.bootstrapToken.token` (and `tlsBootstrapToken`) expires.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub token_expires: String,
+    /// When `controlPlane.certificateKey` stops working (the `kubeadm-certs` Secret's TTL).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub certificate_key_expires: String,
+}
+
+impl JoinMaterial {
+    /// Whether no expiry is known.
+    pub fn is_empty(&self) -> bool {
+        self.token_expires.is_empty() && self.certificate_key_expires.is_empty()
+    }
 }
 
 /// `timeouts` of a [`FirstbootConfiguration`].

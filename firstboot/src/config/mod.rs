@@ -360,6 +360,7 @@ pub fn resolve(
             doc: &fb_label,
         };
         validate::validate_skip_phases(&mut v, "skipPhases", &fb.skip_phases, mode);
+        validate::validate_join_material(&mut v, &fb.join_material);
         problems.extend(v.problems);
     }
     if !problems.is_empty() {

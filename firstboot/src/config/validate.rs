@@ -265,6 +265,28 @@ pub(crate) fn validate_skip_phases(v: &mut Validator, field: &str, phases: &[Str
     }
 }
 
+/// `joinMaterial.tokenExpires` / `certificateKeyExpires`: RFC 3339 times when set.
+pub(crate) fn validate_join_material(v: &mut Validator, m: &super::firstboot::JoinMaterial) {
+    for (field, value) in [
+        ("joinMaterial.tokenExpires", &m.token_expires),
+        (
+            "joinMaterial.certificateKeyExpires",
+            &m.certificate_key_expires,
+        ),
+    ] {
+        if !value.is_empty()
+            && time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+                .is_err()
+        {
+            v.bad(
+                field,
+                value.as_str(),
+                "must be an RFC 3339 time such as 2026-11-27T10:00:00Z",
+            );
+        }
+    }
+}
+
 fn validate_token(v: &mut Validator, field: &str, t: &BootstrapToken) {
     if !t.token.is_empty() && !is_bootstrap_token(&t.token) {
         v.bad(

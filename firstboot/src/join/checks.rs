@@ -35,6 +35,114 @@ pub fn check_token_expiry(token_id: &str, expiration: &str, now: SystemTime) -> 
     Ok(())
 }
 
+fn parse_rfc3339(field: &str, value: &str) -> anyhow::Result<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| anyhow::anyhow!("{field}: invalid RFC 3339 time {value:?}: {e}"))
+}
+
+/// Checks the expiry times the configuration knows (`FirstbootConfiguration.joinMaterial`):
+/// fails naming what expired and when. `certificate_key`: the join uses a certificate key.
+pub fn check_known_expiry(
+    m: &crate::config::firstboot::JoinMaterial,
+    certificate_key: bool,
+    now: SystemTime,
+) -> anyhow::Result<()> {
+    let now = time::OffsetDateTime::from(now);
+    if !m.token_expires.is_empty()
+        && parse_rfc3339("joinMaterial.tokenExpires", &m.token_expires)? <= now
+    {
+        anyhow::bail!(
+            "the bootstrap token of this join configuration expired at {} (FirstbootConfiguration              joinMaterial.tokenExpires): token expired; create a new one on a control-plane node              (`firstboot token create --print-join-config` or `kubeadm token create`)",
+            m.token_expires
+        );
+    }
+    if certificate_key
+        && !m.certificate_key_expires.is_empty()
+        && parse_rfc3339(
+            "joinMaterial.certificateKeyExpires",
+            &m.certificate_key_expires,
+        )? <= now
+    {
+        anyhow::bail!(
+            "the certificate key of this join configuration expired at {} (FirstbootConfiguration              joinMaterial.certificateKeyExpires): certificate key expired; run `firstboot init phase upload-certs              --upload-certs` (or `kubeadm init phase upload-certs --upload-certs`) on a control-plane node and join              with the new certificate key",
+            m.certificate_key_expires
+        );
+    }
+    Ok(())
+}
+
+/// Asks the cluster whether the join material still works, with the connection the join uses
+/// (the bootstrap token; admin.conf on a control-plane join that already has one):
+/// a 401 means the token expired (or is unknown); with a certificate key, the
+/// `kube-system/kubeadm-certs` Secret must exist and its owner token (its TTL) must not have
+/// expired. Other errors are left to the phases (they report them in context).
+pub fn check_with_cluster(
+    cluster: &crate::kube::Cluster,
+    token_id: Option<&str>,
+    certificate_key: bool,
+    now: SystemTime,
+) -> anyhow::Result<()> {
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    let id = token_id.unwrap_or("<unknown>");
+    let rejected = |e: &crate::kube::KubeError| e.code() == Some(401);
+    match cluster.get::<ConfigMap>(Some("kube-system"), "kubeadm-config") {
+        Err(e) if rejected(&e) => anyhow::bail!(
+            "the API server rejected the bootstrap token {id} (HTTP 401): token expired or invalid; create a new              one on a control-plane node (`firstboot token create --print-join-config` or `kubeadm token create`)"
+        ),
+        _ => {}
+    }
+    if !certificate_key {
+        return Ok(());
+    }
+    let secret = match cluster.get::<Secret>(Some("kube-system"), "kubeadm-certs") {
+        Ok(Some(s)) => s,
+        Ok(None) => anyhow::bail!("{}", certificate_key_expired_message()),
+        Err(e) if rejected(&e) => anyhow::bail!(
+            "the API server rejected the bootstrap token {id} (HTTP 401): token expired or invalid"
+        ),
+        Err(_) => return Ok(()),
+    };
+    // The Secret lives as long as its owner, the TTL token (spec §9).
+    let owner = secret
+        .metadata
+        .owner_references
+        .unwrap_or_default()
+        .into_iter()
+        .find(|o| o.kind == "Secret" && o.name.starts_with("bootstrap-token-"));
+    let Some(owner) = owner else {
+        return Ok(());
+    };
+    match cluster.get::<Secret>(Some("kube-system"), &owner.name) {
+        Ok(Some(tok)) => {
+            let exp = tok
+                .data
+                .as_ref()
+                .and_then(|d| d.get("expiration"))
+                .map(|v| String::from_utf8_lossy(&v.0).into_owned());
+            if let Some(exp) = exp {
+                if parse_rfc3339("expiration", &exp)
+                    .is_ok_and(|t| t <= time::OffsetDateTime::from(now))
+                {
+                    anyhow::bail!(
+                        "the certificate key expired at {exp} (the TTL of Secret kube-system/kubeadm-certs, owned by                          Secret kube-system/{}): {}",
+                        owner.name,
+                        certificate_key_expired_message()
+                    );
+                }
+            }
+            Ok(())
+        }
+        // The owner is gone: the garbage collector deletes kubeadm-certs next.
+        Ok(None) => anyhow::bail!(
+            "the certificate key expired: Secret kube-system/{} (the TTL of kubeadm-certs) no longer exists; {}",
+            owner.name,
+            certificate_key_expired_message()
+        ),
+        // A bootstrap token may not read token Secrets: nothing more to learn.
+        Err(_) => Ok(()),
+    }
+}
+
 /// The kubelet version staged on this node: `activeVersion` of
 /// `/usr/share/kubebake/staged.json`, else `<root>/usr/local/bin/kubelet --version`.
 pub fn staged_kubelet_version(root: &Path) -> Option<String> {

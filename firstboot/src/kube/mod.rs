@@ -113,6 +113,24 @@ impl Cluster {
     /// API calls failing with transient errors are retried for `retry_timeout` (kubeadm's
     /// `timeouts.kubernetesAPICall`).
     pub fn from_kubeconfig(path: &Path, display: &str, retry_timeout: Duration) -> Result<Self> {
+        Self::from_kubeconfig_with_timeouts(
+            path,
+            display,
+            retry_timeout,
+            Duration::from_secs(10),
+            Duration::from_secs(30),
+        )
+    }
+
+    /// Like [`Cluster::from_kubeconfig`] with explicit connect and read timeouts per request
+    /// (for best-effort calls that must never block long, such as phase reporting).
+    pub fn from_kubeconfig_with_timeouts(
+        path: &Path,
+        display: &str,
+        retry_timeout: Duration,
+        connect_timeout: Duration,
+        read_timeout: Duration,
+    ) -> Result<Self> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -129,8 +147,8 @@ impl Cluster {
             )
             .await
             .map_err(|e| bad(e.to_string()))?;
-            config.connect_timeout = Some(Duration::from_secs(10));
-            config.read_timeout = Some(Duration::from_secs(30));
+            config.connect_timeout = Some(connect_timeout);
+            config.read_timeout = Some(read_timeout);
             kube::Client::try_from(config).map_err(|e| bad(e.to_string()))
         })?;
         Ok(Cluster {

@@ -8,6 +8,7 @@
 pub mod catalog;
 pub mod journal;
 pub mod lock;
+pub mod report;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -268,6 +269,8 @@ pub fn run(cfg: &NodeConfig, facts: &HostFacts, req: &RunRequest) -> Result<(), 
         Some(s) => s,
         None => default_services.as_ref(),
     };
+    // Phase results mirrored on the Node once the API is reachable (best effort, bounded).
+    let mut reporter = report::NodeReporter::new(cfg, &req.root, req.kubeconfig.as_deref());
 
     for info in &selected {
         let name = info.name;
@@ -337,6 +340,8 @@ pub fn run(cfg: &NodeConfig, facts: &HostFacts, req: &RunRequest) -> Result<(), 
                         phase: name.to_string(),
                     });
                 }
+                reporter.finished(name);
+                reporter.flush(&journal);
             }
             Err(e) => {
                 let message = format!("{e:#}");
@@ -347,6 +352,8 @@ pub fn run(cfg: &NodeConfig, facts: &HostFacts, req: &RunRequest) -> Result<(), 
                 journal.result = RunResult::Failed;
                 journal.write(&paths.journal)?;
                 write_failed_marker(&paths, name, &message)?;
+                reporter.finished(name);
+                reporter.flush(&journal);
                 return Err(RunError::PhaseFailed {
                     phase: name.to_string(),
                     message,
@@ -370,12 +377,23 @@ pub fn run(cfg: &NodeConfig, facts: &HostFacts, req: &RunRequest) -> Result<(), 
     }
     // The success sentinel means "this node is bootstrapped": only when every phase of the
     // workflow ran or was skipped on purpose.
-    // check-etcd and etcd-join do nothing on a worker (kubeadm runs them as no-ops there).
-    let worker_join = cfg.mode == Mode::Join && !cfg.is_control_plane();
+    // check-etcd and etcd-join do nothing on a worker, nor on a control-plane join whose
+    // cluster uses external etcd (kubeadm skips them there): not needed for the sentinel.
+    let etcd_join_needed = || {
+        cfg.mode == Mode::Join
+            && cfg.is_control_plane()
+            && !matches!(
+                cluster
+                    .get()
+                    .map_err(|e| anyhow::anyhow!("{e:#}"))
+                    .and_then(phases::join::cluster_uses_external_etcd),
+                Ok(true)
+            )
+    };
     let missing: Vec<&str> = not_in_this_build(cfg.mode)
         .into_iter()
         .filter(|p| !is_skipped(&req.skip, p))
-        .filter(|p| !(worker_join && matches!(*p, "check-etcd" | "etcd-join")))
+        .filter(|p| !matches!(*p, "check-etcd" | "etcd-join") || etcd_join_needed())
         .collect();
     if !missing.is_empty() {
         let message = format!(
@@ -390,6 +408,8 @@ pub fn run(cfg: &NodeConfig, facts: &HostFacts, req: &RunRequest) -> Result<(), 
     }
     journal.result = RunResult::Succeeded;
     journal.write(&paths.journal)?;
+    reporter.flush(&journal);
+    reporter.clear_failure(&journal);
     let stamp = b"success\n";
     let batch = offline::fsutil::SyncBatch::begin();
     fsutil::write_atomic(&paths.sentinel, stamp, 0o644, 0o755)

@@ -140,7 +140,8 @@ pub fn snapshot(root: &Path) -> BTreeMap<String, (u32, Option<Vec<u8>>)> {
     out
 }
 
-fn openssl(args: &[&str]) -> String {
+/// Runs `openssl ARGS`, asserting success; returns stdout.
+pub fn openssl(args: &[&str]) -> String {
     let out = Command::new("openssl")
         .args(args)
         .output()

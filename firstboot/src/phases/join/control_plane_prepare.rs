@@ -210,13 +210,16 @@ impl Phase for ControlPlanePrepare {
         _plan: &Plan,
         progress: &mut dyn FnMut(usize),
     ) -> anyhow::Result<()> {
-        if ctx.cluster.is_none() {
-            return Ok(()); // dry run: the plan was printed, nothing to contact
-        }
         let j = join_config(ctx)?;
         let Some(cp) = &j.control_plane else {
             return Ok(());
         };
+        // Expired join material fails here, before anything is written (a dry run checks
+        // the configuration's known expiry only).
+        super::check_join_material(ctx)?;
+        if ctx.cluster.is_none() {
+            return Ok(()); // dry run: the plan was printed, nothing to contact
+        }
         let cfg = joined_config(ctx)?;
         let mut done = 0;
         if selected(ctx, "download-certs") && !cp.certificate_key.is_empty() {

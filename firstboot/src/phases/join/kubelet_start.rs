@@ -73,6 +73,9 @@ impl Phase for JoinKubeletStart {
         _plan: &Plan,
         progress: &mut dyn FnMut(usize),
     ) -> anyhow::Result<()> {
+        // Expired join material fails here, before anything is written (a dry run checks
+        // the configuration's known expiry only).
+        super::check_join_material(ctx)?;
         if ctx.cluster.is_none() {
             return Ok(()); // dry run: the plan was printed, nothing to contact
         }

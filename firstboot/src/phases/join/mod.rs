@@ -114,7 +114,9 @@ pub fn connect(
 ) -> anyhow::Result<Cluster> {
     let dir = tempfile::tempdir()?;
     let path: PathBuf = dir.path().join("kubeconfig");
-    kubeconfig.write(&path)?;
+    // A plain write into the private (0700) temporary directory: not fsutil's atomic write,
+    // whose directory sync is deferred to the end of the phase, when this directory is gone.
+    std::fs::write(&path, kubeconfig.to_yaml()?)?;
     let retry = cfg.api_call_timeout().unwrap_or(Duration::from_secs(60));
     Ok(Cluster::from_kubeconfig(&path, display, retry)?)
 }
@@ -138,6 +140,27 @@ pub fn bootstrap_cluster(ctx: &Context) -> anyhow::Result<Cluster> {
     )
 }
 
+/// Checks the join material before a join writes anything: the expiry times the
+/// configuration knows, then the cluster's answer (spec §9, §13.2; see
+/// [`crate::join::checks::check_with_cluster`]). Dry runs check only the configuration.
+pub fn check_join_material(ctx: &Context) -> anyhow::Result<()> {
+    let join = join_config(ctx)?;
+    let key = join
+        .control_plane
+        .as_ref()
+        .is_some_and(|c| !c.certificate_key.is_empty());
+    let now = std::time::SystemTime::now();
+    crate::join::checks::check_known_expiry(&ctx.config.firstboot.join_material, key, now)?;
+    if ctx.cluster.is_none() {
+        return Ok(());
+    }
+    let cluster = bootstrap_cluster(ctx)?;
+    let id = discovery::tls_bootstrap_token(join)
+        .and_then(|t| discovery::Token::parse(t).ok())
+        .map(|t| t.id);
+    crate::join::checks::check_with_cluster(&cluster, id.as_deref(), key, now)
+}
+
 /// Reads `kube-system/kubeadm-config` and parses its ClusterConfiguration.
 pub fn cluster_configuration(cluster: &Cluster) -> anyhow::Result<ClusterConfiguration> {
     let cm: ConfigMap = cluster
@@ -158,6 +181,12 @@ pub fn cluster_configuration(cluster: &Cluster) -> anyhow::Result<ClusterConfigu
     serde_yaml::from_str(text).map_err(|e| {
         anyhow::anyhow!("ConfigMap kube-system/kubeadm-config: invalid ClusterConfiguration: {e}")
     })
+}
+
+/// Whether the cluster's stored ClusterConfiguration uses external etcd (then kubeadm skips
+/// `check-etcd` and `etcd-join`).
+pub fn cluster_uses_external_etcd(cluster: &Cluster) -> anyhow::Result<bool> {
+    Ok(cluster_configuration(cluster)?.etcd.external.is_some())
 }
 
 /// The join configuration with the cluster's stored ClusterConfiguration (what kubeadm uses on
