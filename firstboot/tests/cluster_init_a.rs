@@ -908,6 +908,17 @@ mod e2e {
     }
 
     #[test]
+    fn a_live_but_not_ready_api_server_fails_wait_control_plane_on_readyz() {
+        let c = Cluster::start("", false);
+        c.server.set_healthy(true, false);
+        let e = format!("{:#}", c.run("wait-control-plane").unwrap_err());
+        assert!(e.contains("kube-apiserver is live but not ready"), "{e}");
+        assert!(e.contains("/readyz"), "{e}");
+        c.server.set_healthy(true, true);
+        c.run("wait-control-plane").unwrap();
+    }
+
+    #[test]
     fn mark_control_plane_waits_for_the_node_then_gives_up_naming_it() {
         let c = Cluster::start("", false);
         c.run("wait-control-plane").unwrap();

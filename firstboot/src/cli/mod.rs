@@ -78,7 +78,7 @@ Examples:
   firstboot init phase certs apiserver
   firstboot init phase kubeconfig admin
 
-Phases (kubeadm order; phases after kubelet-start need an API server and are not in this build):
+Phases (kubeadm order; those after kubelet-start talk to the API server through admin.conf):
   preflight, certs, kubeconfig, etcd, control-plane, kubelet-start,
   wait-control-plane, upload-config, upload-certs, mark-control-plane,
   bootstrap-token, kubelet-finalize, addon, show-join-command")]

@@ -1,7 +1,8 @@
 //! Phase `wait-control-plane`: ensures ClusterRoleBinding `kubeadm:cluster-admins` (through
 //! admin.conf, or super-admin.conf when admin.conf is still forbidden, spec §4.4), then waits for
 //! the kubelet's healthz and, in parallel, for kube-apiserver `/livez`, kube-controller-manager
-//! `/healthz` and kube-scheduler `/livez` (spec §12 row 7). Writes nothing on the node.
+//! `/healthz` and kube-scheduler `/livez` (spec §12 row 7), then for kube-apiserver `/readyz`.
+//! Writes nothing on the node.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -423,10 +424,8 @@ impl Phase for WaitControlPlane {
         let (timeout, shown) =
             timeout_of(timeouts.control_plane_component_health_check.as_ref(), 240);
         println!("[control-plane-check] Waiting for healthy control plane components. This can take up to {shown}");
-        let api_url = format!(
-            "{}/livez",
-            local_endpoint(ctx).unwrap_or_else(|| "https://127.0.0.1:6443".into())
-        );
+        let api_base = local_endpoint(ctx).unwrap_or_else(|| "https://127.0.0.1:6443".into());
+        let api_url = format!("{api_base}/livez");
         let checks = [
             Check {
                 name: "kube-apiserver",
@@ -471,6 +470,20 @@ impl Phase for WaitControlPlane {
                  Check the static pods with `crictl --runtime-endpoint unix:///var/run/containerd/containerd.sock ps -a | grep kube` and their logs",
                 failures.join("; ")
             );
+        }
+        // 4. Live is not ready: the API server also has to serve (`/readyz`: etcd reachable,
+        //    post-start hooks such as the bootstrap RBAC done) before the next phases write to it.
+        let ready_url = format!("{api_base}/readyz");
+        let ready = Check {
+            name: "kube-apiserver",
+            url: ready_url.clone(),
+            client: Some(cluster.client().clone()),
+        };
+        match cluster.block_on(wait_healthy(ready, deadline)) {
+            Ok(took) => println!("[control-plane-check] kube-apiserver is ready after {took:.3?}"),
+            Err(e) => anyhow::bail!(
+                "kube-apiserver is live but not ready within {shown}: {ready_url}: {e}"
+            ),
         }
         progress(plan.items.len());
         Ok(())

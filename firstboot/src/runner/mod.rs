@@ -636,11 +636,9 @@ fn dry_run(
         phase.apply(&ctx, &plan, &mut |_| {}).map_err(fail)?;
         phase.finish(&ctx, &plan).map_err(fail)?;
     }
-    if req.only.is_none() {
-        println!(
-            "[dry-run] not part of this build: {}",
-            not_in_this_build(cfg.mode).join(", ")
-        );
+    let missing = not_in_this_build(cfg.mode);
+    if req.only.is_none() && !missing.is_empty() {
+        println!("[dry-run] not part of this build: {}", missing.join(", "));
     }
     Ok(())
 }
