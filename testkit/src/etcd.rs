@@ -38,6 +38,7 @@ pub struct Etcd {
     pub metrics_port: u16,
     pki: PathBuf,
     dir: tempfile::TempDir,
+    data_dir: Option<PathBuf>,
     args: Vec<String>,
     child: Option<Child>,
 }
@@ -60,6 +61,7 @@ impl Etcd {
             metrics_port: free_port(),
             pki: pki.to_path_buf(),
             dir: tempfile::tempdir().expect("etcd temp dir"),
+            data_dir: None,
             args: Vec::new(),
             child: None,
         }
@@ -75,9 +77,18 @@ impl Etcd {
         format!("https://127.0.0.1:{}", self.peer_port)
     }
 
+    /// Use `dir` as the data directory (e.g. a node root's `/var/lib/etcd`) instead of a
+    /// private one. Before the first start.
+    pub fn with_data_dir(mut self, dir: &Path) -> Etcd {
+        self.data_dir = Some(dir.to_path_buf());
+        self
+    }
+
     /// The data directory (`--data-dir`).
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| self.dir.path().join("data"))
     }
 
     /// The member's log (stderr) so far.

@@ -5,6 +5,7 @@
 pub mod apiserver;
 pub mod etcd;
 pub mod images;
+pub mod kubelet;
 pub mod mirror;
 pub mod services;
 pub mod tamper;

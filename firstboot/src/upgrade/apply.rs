@@ -1,0 +1,530 @@
+//! `upgrade apply`: the ordered steps (spec §14.4) — prepare (verify and stage the bundle),
+//! backup (manifests, kubelet config, links, etcd snapshot), control-plane (etcd,
+//! kube-apiserver, kube-controller-manager, kube-scheduler; §14.5), certs (admin kubeconfigs),
+//! upload-config, addon, activate (version links) and kubelet-restart — each recorded in the
+//! upgrade journal so a second `upgrade apply` continues an interrupted or failed upgrade.
+//! [`plan`] is pure and printed by `--dry-run`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::SystemTime;
+
+use offline::version::{KubeVersion, VersionGetter, VersionMap};
+
+use super::backup;
+use super::journal::{UpgradeJournal, UpgradeState};
+use super::prepare::{self, Refusal, StageRequest};
+use super::staticpod::{self, PodStatus, Wait};
+use crate::config::{HostFacts, NodeConfig};
+use crate::etcd_client::{EtcdClient, EtcdTls};
+use crate::kube::{ClusterAccess, ServiceManager};
+use crate::manifests::{self, Component, EtcdMembership};
+use crate::phases::{self, Context, Phase};
+use crate::runner::journal::PhaseState;
+
+/// Step names, in order.
+pub const PREPARE: &str = "prepare";
+/// Backup step.
+pub const BACKUP: &str = "backup";
+/// Admin kubeconfig certificate renewal after the control plane.
+pub const CERTS: &str = "certs/admin-kubeconfigs";
+/// upload-config step.
+pub const UPLOAD_CONFIG: &str = "upload-config";
+/// addon step.
+pub const ADDON: &str = "addon";
+/// Version link switch.
+pub const ACTIVATE: &str = "activate";
+/// kubelet restart.
+pub const KUBELET_RESTART: &str = "kubelet-restart";
+
+/// The step of a static pod (`control-plane/etcd`).
+pub fn component_step(c: Component) -> String {
+    format!("control-plane/{}", c.name())
+}
+
+/// The upgrade's steps for a node with (`local_etcd`) or without local etcd.
+pub fn steps(local_etcd: bool) -> Vec<String> {
+    let mut v = vec![PREPARE.to_string(), BACKUP.to_string()];
+    if local_etcd {
+        v.push(component_step(Component::Etcd));
+    }
+    v.extend(Component::CONTROL_PLANE.iter().map(|c| component_step(*c)));
+    v.extend(
+        [CERTS, UPLOAD_CONFIG, ADDON, ACTIVATE, KUBELET_RESTART]
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    v
+}
+
+/// What `upgrade apply` was asked.
+pub struct Request<'a> {
+    /// Node root.
+    pub root: &'a Path,
+    /// `upgrade apply VERSION`.
+    pub target: KubeVersion,
+    /// The bundle and how to stage it.
+    pub stage: StageRequest,
+    /// Configuration for the target: the node's registration plus the cluster's stored
+    /// ClusterConfiguration with `kubernetesVersion` set to the target.
+    pub config: &'a NodeConfig,
+    /// Host facts (for phase contexts).
+    pub facts: &'a HostFacts,
+    /// Upgrade local etcd (`--etcd-upgrade`, default true).
+    pub etcd_upgrade: bool,
+    /// Renew certificates (`--certificate-renewal`, default true).
+    pub certificate_renewal: bool,
+    /// Local etcd client endpoints (default `https://127.0.0.1:2379`).
+    pub etcd_endpoints: Vec<String>,
+    /// Waits for the kubelet.
+    pub wait: Wait,
+}
+
+/// The cluster and node services the upgrade talks to.
+pub struct Env<'a> {
+    /// The admin connection.
+    pub cluster: &'a ClusterAccess,
+    /// Where mirror pods are read (the cluster in production).
+    pub pods: &'a dyn PodStatus,
+    /// Restarts the kubelet.
+    pub services: &'a dyn ServiceManager,
+}
+
+/// Why `upgrade apply` stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The bundle or target is refused; nothing was changed.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// Bad input (unreadable bundle, another upgrade unfinished); nothing was changed.
+    #[error("{0}")]
+    BadInput(String),
+    /// A step failed; the journal names it.
+    #[error("upgrade step {step} failed: {error}")]
+    Step {
+        /// The step.
+        step: String,
+        /// Why.
+        error: String,
+    },
+    /// Stopped by the progress hook (tests simulate a crash with it).
+    #[error("interrupted after step {0}")]
+    Interrupted(String),
+}
+
+/// The new manifest of every static pod for the target configuration.
+pub fn new_manifests(
+    root: &Path,
+    cfg: &NodeConfig,
+    facts: &HostFacts,
+    services: &dyn ServiceManager,
+) -> anyhow::Result<BTreeMap<Component, String>> {
+    let ctx = context(root, cfg, facts, None, services);
+    let p = phases::params::control_plane_params(&ctx)?;
+    let mut out = BTreeMap::new();
+    let comps: Vec<Component> = if cfg.cluster.etcd.local.is_some() {
+        vec![Component::Etcd]
+    } else {
+        vec![]
+    };
+    for c in comps.into_iter().chain(Component::CONTROL_PLANE) {
+        out.insert(
+            c,
+            manifests::manifest_yaml(&p, c, &EtcdMembership::NewCluster)?,
+        );
+    }
+    Ok(out)
+}
+
+fn context<'a>(
+    root: &'a Path,
+    cfg: &'a NodeConfig,
+    facts: &'a HostFacts,
+    cluster: Option<&'a ClusterAccess>,
+    services: &'a dyn ServiceManager,
+) -> Context<'a> {
+    Context {
+        root,
+        host_root: root,
+        config: cfg,
+        facts,
+        subphase: None,
+        skip: &[],
+        start_time: SystemTime::now(),
+        cluster,
+        services,
+    }
+}
+
+/// The version running now and the kubelets: from the cluster (highest kube-apiserver, Nodes),
+/// or this node's manifests when the cluster has no answer.
+pub fn running_state(
+    cluster: &dyn VersionGetter,
+    node: &dyn VersionGetter,
+) -> anyhow::Result<(KubeVersion, VersionMap)> {
+    let highest = |g: &dyn VersionGetter| -> Option<KubeVersion> {
+        g.component_versions("kube-apiserver")
+            .ok()?
+            .keys()
+            .filter_map(|k| KubeVersion::parse(k).ok())
+            .max()
+    };
+    let running = highest(cluster)
+        .or_else(|| highest(node))
+        .or_else(|| cluster.cluster_version().ok())
+        .ok_or_else(|| anyhow::anyhow!("cannot tell the running Kubernetes version"))?;
+    let kubelets = cluster.kubelet_versions().unwrap_or_default();
+    Ok((running, kubelets))
+}
+
+/// What `--dry-run` prints: every step with what it would do.
+pub fn plan(
+    req: &Request,
+    manifests_new: &BTreeMap<Component, String>,
+    journal: Option<&UpgradeJournal>,
+) -> Vec<String> {
+    let root = req.root;
+    let local_etcd = manifests_new.contains_key(&Component::Etcd);
+    let mut out = Vec::new();
+    let state = |s: &str| {
+        journal
+            .map(|j| j.step_state(s))
+            .unwrap_or(PhaseState::Pending)
+    };
+    for step in steps(local_etcd) {
+        if matches!(state(&step), PhaseState::Done | PhaseState::Skipped) {
+            out.push(format!("[{step}] already done"));
+            continue;
+        }
+        match step.as_str() {
+            PREPARE => out.push(format!(
+                "[{step}] verify {}{} and stage {} under /opt/kubebake/versions/{} (not active){}",
+                req.stage.bundle.display(),
+                if req.stage.public_key.is_some() {
+                    " and its signature"
+                } else {
+                    ""
+                },
+                req.target,
+                req.target,
+                if req.stage.import_images {
+                    "; import its images into containerd"
+                } else {
+                    ""
+                }
+            )),
+            BACKUP => {
+                let (m, e) = backup::backup_dirs("<timestamp>");
+                match backup::plan(root, "", local_etcd.then_some(e.as_str())) {
+                    Ok(r) => out.extend(
+                        backup::describe(&r, &m)
+                            .into_iter()
+                            .map(|l| format!("[{step}] {l}")),
+                    ),
+                    Err(e) => out.push(format!("[{step}] ERROR {e}")),
+                }
+            }
+            CERTS if req.certificate_renewal => out.push(format!(
+                "[{step}] renew the client certificates in admin.conf and super-admin.conf (if present)"
+            )),
+            CERTS => out.push(format!("[{step}] skipped (--certificate-renewal=false)")),
+            UPLOAD_CONFIG => out.push(format!(
+                "[{step}] update ConfigMaps kube-system/kubeadm-config (kubernetesVersion {}) and kubelet-config",
+                req.target
+            )),
+            ADDON => out.push(format!(
+                "[{step}] update CoreDNS (keeping a user-edited Corefile) and kube-proxy"
+            )),
+            ACTIVATE => out.push(format!(
+                "[{step}] point /usr/local/bin links at /opt/kubebake/versions/{}",
+                req.target
+            )),
+            KUBELET_RESTART => out.push(format!("[{step}] restart kubelet")),
+            s => {
+                let c = manifests_new
+                    .keys()
+                    .find(|c| component_step(**c) == s)
+                    .copied();
+                let Some(c) = c else { continue };
+                if c == Component::Etcd && !req.etcd_upgrade {
+                    out.push(format!("[{step}] skipped (--etcd-upgrade=false)"));
+                    continue;
+                }
+                let cur = std::fs::read_to_string(crate::fsutil::under_root(
+                    root,
+                    &format!("{}/{}", backup::MANIFESTS_DIR, c.file_name()),
+                ))
+                .unwrap_or_default();
+                if manifests::same_pod(&cur, &manifests_new[&c]) {
+                    out.push(format!("[{step}] manifest unchanged: skip"));
+                } else {
+                    out.push(format!(
+                        "[{step}] write {}/{} ({} bytes), wait for the mirror pod's config hash to change and component={} to be Running (timeout {:?})",
+                        backup::MANIFESTS_DIR,
+                        c.file_name(),
+                        manifests_new[&c].len(),
+                        c.name(),
+                        req.wait.timeout
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn renew_params(req: &Request) -> anyhow::Result<crate::pki::RenewParams> {
+    let c = &req.config.cluster;
+    Ok(crate::pki::RenewParams {
+        cert_dir: crate::fsutil::under_root(req.root, &c.certificates_dir),
+        kubeconfig_dir: crate::fsutil::under_root(req.root, "/etc/kubernetes"),
+        local_etcd: c.etcd.local.is_some(),
+        encryption_algorithm: c.encryption_algorithm.parse()?,
+        cert_validity: time::Duration::try_from(
+            c.certificate_validity_period
+                .map(|d| d.as_duration())
+                .unwrap_or(std::time::Duration::from_secs(8760 * 3600)),
+        )?,
+        start_time: time::OffsetDateTime::now_utc(),
+    })
+}
+
+/// Certificates renewed with a component (spec §14.5 table).
+pub fn component_certs(c: Component, local_etcd: bool) -> Vec<String> {
+    let v: Vec<&str> = match c {
+        Component::Etcd => vec!["etcd-server", "etcd-peer", "etcd-healthcheck-client"],
+        Component::KubeApiserver if local_etcd => vec![
+            "apiserver",
+            "apiserver-kubelet-client",
+            "front-proxy-client",
+            "apiserver-etcd-client",
+        ],
+        Component::KubeApiserver => {
+            vec![
+                "apiserver",
+                "apiserver-kubelet-client",
+                "front-proxy-client",
+            ]
+        }
+        Component::KubeControllerManager => vec!["controller-manager.conf"],
+        Component::KubeScheduler => vec!["scheduler.conf"],
+    };
+    v.into_iter().map(str::to_string).collect()
+}
+
+fn renew(req: &Request, names: &[String]) -> anyhow::Result<()> {
+    if !req.certificate_renewal || names.is_empty() {
+        return Ok(());
+    }
+    let results = crate::pki::renew(&renew_params(req)?, names)?;
+    for r in results {
+        tracing::info!("[upgrade/certs] {}", r.message);
+    }
+    Ok(())
+}
+
+fn etcd_client(req: &Request) -> anyhow::Result<EtcdClient> {
+    let pki = crate::fsutil::under_root(req.root, &req.config.cluster.certificates_dir);
+    let tls = EtcdTls::from_pki_dir(&pki)?;
+    Ok(EtcdClient::new(req.etcd_endpoints.clone(), tls)?)
+}
+
+fn run_phase(ctx: &Context, phase: &dyn Phase) -> anyhow::Result<()> {
+    let plan = phase.plan(ctx)?;
+    phase.apply(ctx, &plan, &mut |_| {})?;
+    phase.finish(ctx, &plan)
+}
+
+/// Runs (or continues) the upgrade. `progress(step)` is called after each step is recorded as
+/// done; an error from it stops the upgrade as a crash would (the journal is left as is).
+pub fn apply(
+    req: &Request,
+    env: &Env,
+    progress: &mut dyn FnMut(&str) -> anyhow::Result<()>,
+) -> Result<UpgradeJournal, ApplyError> {
+    let root = req.root;
+    let bad = |e: anyhow::Error| ApplyError::BadInput(format!("{e:#}"));
+    let target = req.target.to_string();
+    let existing = UpgradeJournal::read(root).map_err(bad)?;
+    let resume = match &existing {
+        Some(j) if matches!(j.state, UpgradeState::Running | UpgradeState::Failed) => {
+            if j.target_version != target {
+                return Err(ApplyError::BadInput(format!(
+                    "an upgrade from {} to {} is unfinished (step {}): run `firstboot upgrade apply {} --bundle ...` to continue it or `firstboot upgrade rollback`",
+                    j.from_version,
+                    j.target_version,
+                    j.failed_step.as_deref().unwrap_or("interrupted"),
+                    j.target_version
+                )));
+            }
+            true
+        }
+        _ => false,
+    };
+    let new = new_manifests(root, req.config, req.facts, env.services).map_err(bad)?;
+    let local_etcd = new.contains_key(&Component::Etcd);
+    let mut journal = if resume {
+        existing.expect("resume implies a journal")
+    } else {
+        let cluster = env.cluster.get().map_err(bad)?;
+        let node_name = req.config.node_name().to_string();
+        let (running, kubelets) = running_state(
+            &super::getters::ClusterStateGetter::new(cluster),
+            &super::getters::NodeStateGetter::new(root, &node_name),
+        )
+        .map_err(bad)?;
+        let carried = prepare::bundle_version(&req.stage.bundle).map_err(bad)?;
+        prepare::check_target(
+            &req.stage.bundle.display().to_string(),
+            &running,
+            &req.target,
+            &carried,
+            &kubelets,
+        )?;
+        let ts = backup::timestamp(time::OffsetDateTime::now_utc());
+        let (mdir, edir) = backup::backup_dirs(&ts);
+        let mut j = UpgradeJournal::new(
+            &running.to_string(),
+            &target,
+            &req.stage.bundle.display().to_string(),
+            &mdir,
+            &steps(local_etcd),
+        );
+        if local_etcd {
+            j.etcd_backup_dir = edir;
+        }
+        j
+    };
+    let node = req.config.node_name().to_string();
+    for step in journal
+        .steps
+        .iter()
+        .map(|s| s.name.clone())
+        .collect::<Vec<_>>()
+    {
+        if matches!(
+            journal.step_state(&step),
+            PhaseState::Done | PhaseState::Skipped
+        ) {
+            continue;
+        }
+        journal.start(&step);
+        // The journal is first written once staging verified the bundle: a refused bundle
+        // leaves nothing behind.
+        if step != PREPARE {
+            journal.write(root).map_err(bad)?;
+        }
+        let result = run_step(req, env, &journal, &step, &new, &node, local_etcd);
+        match result {
+            Ok(skipped) => journal.finish(&step, skipped),
+            Err(e) => {
+                let error = format!("{e:#}");
+                if step == PREPARE && !resume {
+                    return Err(ApplyError::BadInput(error));
+                }
+                journal.fail(&step, &error);
+                journal.write(root).map_err(bad)?;
+                return Err(ApplyError::Step { step, error });
+            }
+        }
+        journal.write(root).map_err(bad)?;
+        progress(&step).map_err(|_| ApplyError::Interrupted(step.clone()))?;
+    }
+    journal.state = UpgradeState::Succeeded;
+    journal.failed_step = None;
+    journal.write(root).map_err(bad)?;
+    Ok(journal)
+}
+
+fn run_step(
+    req: &Request,
+    env: &Env,
+    journal: &UpgradeJournal,
+    step: &str,
+    new: &BTreeMap<Component, String>,
+    node: &str,
+    local_etcd: bool,
+) -> anyhow::Result<Option<String>> {
+    let root = req.root;
+    let ctx = || context(root, req.config, req.facts, Some(env.cluster), env.services);
+    match step {
+        PREPARE => {
+            let r = prepare::stage(&req.stage)?;
+            tracing::info!(
+                "[upgrade/prepare] staged {} ({} files written, signature verified: {})",
+                r.version,
+                r.written.len(),
+                r.signature_verified
+            );
+            Ok(None)
+        }
+        BACKUP => {
+            let etcd_dir =
+                (!journal.etcd_backup_dir.is_empty()).then_some(journal.etcd_backup_dir.as_str());
+            let record = backup::plan(root, &journal.from_version, etcd_dir)?;
+            let client = match record.etcd_snapshot {
+                Some(_) => Some(etcd_client(req)?),
+                None => None,
+            };
+            backup::take(root, &record, &journal.backup_dir, client.as_ref())?;
+            Ok(None)
+        }
+        CERTS => {
+            if !req.certificate_renewal {
+                return Ok(Some("--certificate-renewal=false".into()));
+            }
+            let mut names = vec!["admin.conf".to_string()];
+            if crate::fsutil::under_root(root, "/etc/kubernetes/super-admin.conf").exists() {
+                names.push("super-admin.conf".into());
+            }
+            renew(req, &names)?;
+            Ok(None)
+        }
+        UPLOAD_CONFIG => {
+            run_phase(&ctx(), &phases::upload_config::UploadConfig)?;
+            Ok(None)
+        }
+        ADDON => {
+            run_phase(&ctx(), &phases::addon::Addon)?;
+            Ok(None)
+        }
+        ACTIVATE => {
+            prepare::activate(&req.stage)?;
+            Ok(None)
+        }
+        KUBELET_RESTART => {
+            env.services.restart("kubelet")?;
+            Ok(None)
+        }
+        s => {
+            let c = new
+                .keys()
+                .find(|c| component_step(**c) == s)
+                .copied()
+                .ok_or_else(|| anyhow::anyhow!("unknown upgrade step {s}"))?;
+            if c == Component::Etcd && !req.etcd_upgrade {
+                return Ok(Some("--etcd-upgrade=false".into()));
+            }
+            if c == Component::Etcd {
+                etcd_client(req)?.check_cluster_health().map_err(|e| {
+                    anyhow::anyhow!("etcd cluster is not healthy, not upgrading it: {e}")
+                })?;
+            }
+            let r = staticpod::Replace {
+                root,
+                component: c.name(),
+                new_manifest: &new[&c],
+                backup_dir: &journal.backup_dir,
+                node,
+                wait: req.wait,
+            };
+            let names = component_certs(c, local_etcd);
+            match staticpod::replace(&r, env.pods, &mut || renew(req, &names))? {
+                staticpod::Outcome::Upgraded => Ok(None),
+                staticpod::Outcome::Unchanged => {
+                    Ok(Some("current and new manifests are equal".into()))
+                }
+            }
+        }
+    }
+}
