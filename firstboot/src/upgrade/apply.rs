@@ -112,6 +112,20 @@ pub enum ApplyError {
     Interrupted(String),
 }
 
+/// The configuration of the target: the node's own (registration, endpoint) with the cluster's
+/// stored ClusterConfiguration (kubeadm-config) and `kubernetesVersion` set to `target`, whose
+/// kubeadm behaviour applies.
+pub fn target_config(
+    local: &NodeConfig,
+    stored: crate::config::ClusterConfiguration,
+    target: &KubeVersion,
+) -> NodeConfig {
+    let mut c = phases::join::with_cluster_configuration(local, stored);
+    c.cluster.kubernetes_version = target.to_string();
+    c.kubeadm_version = target.to_string();
+    c
+}
+
 /// The new manifest of every static pod for the target configuration.
 pub fn new_manifests(
     root: &Path,
@@ -381,7 +395,14 @@ pub fn apply(
             &carried,
             &kubelets,
         )?;
-        let ts = backup::timestamp(time::OffsetDateTime::now_utc());
+        let mut ts = backup::timestamp(time::OffsetDateTime::now_utc());
+        // Two upgrades within one second must not share a backup.
+        let base = ts.clone();
+        let mut n = 0;
+        while crate::fsutil::under_root(root, &backup::backup_dirs(&ts).0).exists() {
+            n += 1;
+            ts = format!("{base}-{n}");
+        }
         let (mdir, edir) = backup::backup_dirs(&ts);
         let mut j = UpgradeJournal::new(
             &running.to_string(),
