@@ -32,8 +32,10 @@ fn rollback_restores_etcd_data_manifests_and_links() {
     etcd.put(b"/registry/before", b"kept").unwrap();
 
     let services = NoServices::default();
-    c.apply(&bundle(TO), Duration::from_secs(20), &services, &mut |_| Ok(()))
-        .unwrap();
+    c.apply(&bundle(TO), Duration::from_secs(20), &services, &mut |_| {
+        Ok(())
+    })
+    .unwrap();
     assert_eq!(image_tag(&c.manifest("kube-apiserver")), TO);
     // What the upgraded (and, say, broken) cluster writes after the snapshot.
     etcd.put(b"/registry/after", b"lost").unwrap();
@@ -67,10 +69,7 @@ fn rollback_restores_etcd_data_manifests_and_links() {
     assert_eq!(journal.state, UpgradeState::RolledBack);
 
     // etcd runs on the restored data.
-    c.etcd
-        .lock()
-        .unwrap()
-        .wait_healthy(Duration::from_secs(30));
+    c.etcd.lock().unwrap().wait_healthy(Duration::from_secs(30));
     let etcd = c.etcd_client();
     assert_eq!(
         etcd.get(b"/registry/before").unwrap().as_deref(),
@@ -107,7 +106,10 @@ fn rollback_restores_etcd_data_manifests_and_links() {
             .to_string(),
         format!("/opt/kubebake/versions/{FROM}/bin/kubeadm")
     );
-    assert_eq!(services.calls().last().map(String::as_str), Some("restart kubelet"));
+    assert_eq!(
+        services.calls().last().map(String::as_str),
+        Some("restart kubelet")
+    );
     for n in names {
         c.wait_mirror_current(n);
     }
