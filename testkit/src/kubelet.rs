@@ -10,6 +10,8 @@
 //! Failure injection: [`FakeKubelet::fail`] makes one component "not come up" from its next
 //! manifest change on ([`Failure`]); [`FakeKubelet::on_change`] lets a test act when a manifest
 //! appears, changes or disappears (e.g. stop and start a real etcd).
+//!
+//! [`JobCompleter`] stands in for the Job controller where a test needs Jobs to finish.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -202,4 +204,62 @@ fn mirror_pod(manifest: &Value, node: &str, hash: &str, running: bool) -> Value 
         "conditions": [{"type": "Ready", "status": if running { "True" } else { "False" }}],
     });
     pod
+}
+
+/// A stand-in for the Job controller — not a controller: completes (condition `Complete`
+/// True, `succeeded: 1`) every Job in `kube-system` whose name starts with a prefix, while
+/// enabled. Stops when dropped.
+pub struct JobCompleter {
+    enabled: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for JobCompleter {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl JobCompleter {
+    /// Starts completing Jobs named `<prefix>…` in `store` (polling every 50 ms).
+    pub fn start(store: Store, prefix: &str) -> JobCompleter {
+        let enabled = Arc::new(AtomicBool::new(true));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (e2, s2, prefix) = (enabled.clone(), stop.clone(), prefix.to_string());
+        let thread = std::thread::Builder::new()
+            .name("job-completer".into())
+            .spawn(move || {
+                while !s2.load(Ordering::SeqCst) {
+                    if e2.load(Ordering::SeqCst) {
+                        for mut job in store.list("batch/v1", "jobs", Some("kube-system")) {
+                            let name = job["metadata"]["name"].as_str().unwrap_or_default();
+                            if !name.starts_with(&prefix) || job["status"]["succeeded"] == 1 {
+                                continue;
+                            }
+                            job["status"] = json!({
+                                "succeeded": 1,
+                                "conditions": [{"type": "Complete", "status": "True"}],
+                            });
+                            let _ = store.insert(job);
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            })
+            .expect("job completer thread");
+        JobCompleter {
+            enabled,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stop (false) or resume (true) completing Jobs.
+    pub fn set_enabled(&self, on: bool) {
+        self.enabled.store(on, Ordering::SeqCst);
+    }
 }

@@ -373,6 +373,7 @@ fn apply(g: &GlobalOpts, a: &ApplyArgs) -> Result<(), CliError> {
             timeout,
             interval: Duration::from_millis(500),
         },
+        job_wait: crate::upgrade::health::JobWait::default(),
     };
     let services = crate::runner::default_services(&g.root);
     if g.dry_run {
@@ -426,7 +427,9 @@ fn apply(g: &GlobalOpts, a: &ApplyArgs) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Err(e @ (ApplyError::Refused(_) | ApplyError::BadInput(_))) => Err(bad(e)),
+        Err(e @ (ApplyError::Refused(_) | ApplyError::BadInput(_) | ApplyError::Unhealthy(_))) => {
+            Err(bad(e))
+        }
         Err(e) => Err(failed(anyhow::anyhow!(
             "{e}\nthe upgrade journal {} records it: run the same command again to continue, or `firstboot upgrade rollback`",
             crate::upgrade::journal::UPGRADE_JOURNAL

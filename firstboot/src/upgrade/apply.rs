@@ -78,6 +78,8 @@ pub struct Request<'a> {
     pub etcd_endpoints: Vec<String>,
     /// Waits for the kubelet.
     pub wait: Wait,
+    /// Limits of the pre-upgrade `CreateJob` health check.
+    pub job_wait: super::health::JobWait,
 }
 
 /// The cluster and node services the upgrade talks to.
@@ -107,6 +109,9 @@ pub enum ApplyError {
         /// Why.
         error: String,
     },
+    /// The cluster failed the pre-upgrade health checks (spec §14.3); nothing was changed.
+    #[error("the cluster is not healthy enough to upgrade:\n{}", .0.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n"))]
+    Unhealthy(Vec<super::health::CheckFailure>),
     /// Stopped by the progress hook (tests simulate a crash with it).
     #[error("interrupted after step {0}")]
     Interrupted(String),
@@ -170,6 +175,23 @@ fn context<'a>(
     }
 }
 
+/// The pause image of the target (the `CreateJob` health check runs it).
+pub fn pause_image(req: &Request, services: &dyn ServiceManager) -> anyhow::Result<String> {
+    let ctx = context(req.root, req.config, req.facts, None, services);
+    let p = phases::params::control_plane_params(&ctx)?;
+    let c = &req.config.cluster;
+    let images = manifests::images(
+        &p,
+        &manifests::AddonImageParams {
+            dns_disabled: c.dns.disabled,
+            dns_image_repository: Some(c.dns.image_repository.clone()),
+            dns_image_tag: Some(c.dns.image_tag.clone()),
+            proxy_disabled: c.proxy.disabled,
+        },
+    )?;
+    Ok(images.pause)
+}
+
 /// The version running now and the kubelets: from the cluster (highest kube-apiserver, Nodes),
 /// or this node's manifests when the cluster has no answer.
 pub fn running_state(
@@ -209,6 +231,13 @@ pub fn plan(
         if matches!(state(&step), PhaseState::Done | PhaseState::Skipped) {
             out.push(format!("[{step}] already done"));
             continue;
+        }
+        if step == PREPARE && journal.is_none() {
+            out.push(
+                "[preflight] check ControlPlaneNodesReady, StaticPodManifest and CreateJob \
+                 (a short Job on a control-plane node; not created in a dry run)"
+                    .into(),
+            );
         }
         match step.as_str() {
             PREPARE => out.push(format!(
@@ -395,6 +424,12 @@ pub fn apply(
             &carried,
             &kubelets,
         )?;
+        let pause = pause_image(req, env.services).map_err(bad)?;
+        let warnings = super::health::check_all(cluster, root, &pause, &req.job_wait)
+            .map_err(ApplyError::Unhealthy)?;
+        for w in warnings {
+            tracing::warn!("[upgrade/health] {w}");
+        }
         let mut ts = backup::timestamp(time::OffsetDateTime::now_utc());
         // Two upgrades within one second must not share a backup.
         let base = ts.clone();

@@ -1,11 +1,12 @@
 //! Air-gapped upgrades: where version answers come from ([`getters`]), kubeadm's
 //! available-upgrade computation ([`plan`]), and `upgrade apply` / `upgrade rollback`: one
-//! module per step ([`prepare`], [`backup`], [`staticpod`]), the orchestration ([`apply`]),
+//! module per step ([`health`], [`prepare`], [`backup`], [`staticpod`]), the orchestration ([`apply`]),
 //! the journal ([`journal`]) and the way back ([`rollback`]).
 
 pub mod apply;
 pub mod backup;
 pub mod getters;
+pub mod health;
 pub mod journal;
 pub mod plan;
 pub mod prepare;

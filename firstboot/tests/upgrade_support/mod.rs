@@ -14,13 +14,14 @@ use firstboot::config::{self, HostFacts, NodeConfig};
 use firstboot::etcd_client::{EtcdClient, EtcdTls};
 use firstboot::kube::{ClusterAccess, NoServices};
 use firstboot::upgrade::apply::{self, ApplyError, Env, Request};
+use firstboot::upgrade::health::JobWait;
 use firstboot::upgrade::journal::UpgradeJournal;
 use firstboot::upgrade::prepare::StageRequest;
 use firstboot::upgrade::staticpod::Wait;
 use offline::version::KubeVersion;
 use testkit::apiserver::{ApiServer, ApiServerOptions, TlsMaterial};
 use testkit::etcd::Etcd;
-use testkit::kubelet::FakeKubelet;
+use testkit::kubelet::{FakeKubelet, JobCompleter};
 
 /// The firstboot binary.
 pub const BIN: &str = env!("CARGO_BIN_EXE_firstboot");
@@ -89,6 +90,8 @@ pub struct Cluster {
     pub etcd: Arc<Mutex<Etcd>>,
     /// The stand-in kubelet.
     pub kubelet: FakeKubelet,
+    /// The stand-in Job controller (completes the upgrade health check Jobs).
+    pub jobs: JobCompleter,
 }
 
 fn run(root: &Path, config: &Path, args: &[&str]) -> Output {
@@ -174,12 +177,14 @@ impl Cluster {
         let mut etcd = Etcd::new(NODE, &pki).with_data_dir(&r.join("var/lib/etcd"));
         etcd.start_new_cluster();
         let kubelet = FakeKubelet::start(r, server.store(), NODE);
+        let jobs = JobCompleter::start(server.store(), "upgrade-health-check-");
         Cluster {
             root,
             config,
             server,
             etcd: Arc::new(Mutex::new(etcd)),
             kubelet,
+            jobs,
         }
     }
 
@@ -250,6 +255,10 @@ impl Cluster {
             wait: Wait {
                 timeout: wait,
                 interval: Duration::from_millis(100),
+            },
+            job_wait: JobWait {
+                interval: Duration::from_millis(100),
+                timeout: Duration::from_secs(3),
             },
         };
         let env = Env {

@@ -118,6 +118,27 @@ impl Store {
         self.0.lock().objects.get(&key).cloned()
     }
 
+    /// See [`ApiServer::list`].
+    pub fn list(
+        &self,
+        api_version: &str,
+        kind_plural: &str,
+        namespace: Option<&str>,
+    ) -> Vec<Value> {
+        let group = store::group_of(api_version);
+        self.0
+            .lock()
+            .objects
+            .iter()
+            .filter(|(k, _)| {
+                k.group == group
+                    && k.plural == kind_plural
+                    && namespace.is_none_or(|ns| k.namespace == ns)
+            })
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
     /// See [`ApiServer::insert`].
     pub fn insert(&self, obj: Value) -> anyhow::Result<()> {
         let mut st = self.0.lock();
@@ -215,18 +236,7 @@ impl ApiServer {
         kind_plural: &str,
         namespace: Option<&str>,
     ) -> Vec<Value> {
-        let group = store::group_of(api_version);
-        self.shared
-            .lock()
-            .objects
-            .iter()
-            .filter(|(k, _)| {
-                k.group == group
-                    && k.plural == kind_plural
-                    && namespace.is_none_or(|ns| k.namespace == ns)
-            })
-            .map(|(_, v)| v.clone())
-            .collect()
+        self.store().list(api_version, kind_plural, namespace)
     }
 
     /// Every stored object (including the built-in namespaces and RBAC defaults), sorted by
