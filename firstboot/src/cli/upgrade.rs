@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 
 use super::{CliError, GlobalOpts, Output};
 use crate::config::HostFacts;
+use crate::upgrade::apply::Kind;
 use crate::upgrade::getters::{ClusterStateGetter, NodeStateGetter};
 use crate::upgrade::plan::{compute, PlanOptions, UpgradePlan};
 use offline::version::{
@@ -46,6 +47,13 @@ Examples:
   # An interrupted or failed upgrade: the same command continues it
   firstboot upgrade apply v1.36.4 --bundle kubernetes-v1.36.4-linux-amd64.tar.gz")]
     Apply(ApplyArgs),
+    /// Upgrade another node (control-plane or worker) to the version `upgrade apply` set:
+    /// its static pods (control-plane nodes), version links and kubelet.
+    #[command(after_help = "\
+Examples:
+  firstboot upgrade node --bundle kubernetes-v1.36.4-linux-amd64.tar.gz
+  firstboot upgrade node --bundle kubernetes-v1.36.4-linux-amd64.tar.gz --dry-run")]
+    Node(NodeArgs),
     /// Restore the version before the last upgrade: etcd data from the snapshot, manifests,
     /// kubelet configuration, version links.
     #[command(after_help = "\
@@ -61,7 +69,23 @@ pub struct ApplyArgs {
     /// Target Kubernetes version (must be the bundle's).
     #[arg(value_name = "VERSION")]
     pub version: String,
-    /// The offline bundle carrying VERSION.
+    /// Flags shared with `upgrade node`.
+    #[command(flatten)]
+    pub opts: UpgradeOpts,
+}
+
+/// `upgrade node` flags.
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// Flags shared with `upgrade apply`.
+    #[command(flatten)]
+    pub opts: UpgradeOpts,
+}
+
+/// Flags of `upgrade apply` and `upgrade node`.
+#[derive(Debug, Args)]
+pub struct UpgradeOpts {
+    /// The offline bundle carrying the target version.
     #[arg(long, value_name = "FILE")]
     pub bundle: PathBuf,
     /// minisign public key the bundle's signature must verify with.
@@ -134,7 +158,8 @@ pub struct PlanArgs {
 pub fn run(g: &GlobalOpts, c: &UpgradeCommand) -> Result<(), CliError> {
     match c {
         UpgradeCommand::Plan(a) => plan(g, a),
-        UpgradeCommand::Apply(a) => apply(g, a),
+        UpgradeCommand::Apply(a) => apply(g, Kind::Apply, Some(&a.version), &a.opts),
+        UpgradeCommand::Node(a) => apply(g, Kind::Node, None, &a.opts),
         UpgradeCommand::Rollback(a) => rollback(g, a),
     }
 }
@@ -331,10 +356,17 @@ fn duration(flag: &str, s: &str) -> Result<Duration, CliError> {
         .map_err(|e| bad(anyhow::anyhow!("{flag} {s:?}: {e}")))
 }
 
-fn apply(g: &GlobalOpts, a: &ApplyArgs) -> Result<(), CliError> {
+fn apply(
+    g: &GlobalOpts,
+    kind: Kind,
+    version: Option<&str>,
+    a: &UpgradeOpts,
+) -> Result<(), CliError> {
     use crate::upgrade::apply::{self as up, ApplyError};
-    let target = KubeVersion::parse(&a.version)
-        .map_err(|e| bad(anyhow::anyhow!("VERSION {:?}: {e}", a.version)))?;
+    let target = match version {
+        Some(v) => KubeVersion::parse(v).map_err(|e| bad(anyhow::anyhow!("VERSION {v:?}: {e}")))?,
+        None => crate::upgrade::prepare::bundle_version(&a.bundle).map_err(bad)?,
+    };
     let facts = HostFacts::detect(&g.root);
     let local = super::load_config(g, &facts, None)?;
     let kubeconfig = g
@@ -349,6 +381,7 @@ fn apply(g: &GlobalOpts, a: &ApplyArgs) -> Result<(), CliError> {
     );
     let cluster = access.get().map_err(failed)?;
     let stored = crate::phases::join::cluster_configuration(cluster).map_err(failed)?;
+    let stored_version = crate::config::normalize_version(&stored.kubernetes_version);
     let cfg = up::target_config(&local, stored, &target);
     let timeout = match &a.timeout {
         Some(t) => duration("--timeout", t)?,
@@ -361,6 +394,7 @@ fn apply(g: &GlobalOpts, a: &ApplyArgs) -> Result<(), CliError> {
     let stage =
         crate::upgrade::prepare::StageRequest::new(&g.root, &a.bundle, a.public_key.clone());
     let req = up::Request {
+        kind,
         root: &g.root,
         target,
         stage,
@@ -379,11 +413,27 @@ fn apply(g: &GlobalOpts, a: &ApplyArgs) -> Result<(), CliError> {
     if g.dry_run {
         let journal = crate::upgrade::journal::UpgradeJournal::read(&g.root).map_err(failed)?;
         let report = crate::upgrade::prepare::verify(&req.stage).map_err(bad)?;
-        let (running, kubelets) = up::running_state(
-            &ClusterStateGetter::new(cluster),
-            &NodeStateGetter::new(&g.root, cfg.node_name()),
-        )
-        .map_err(failed)?;
+        let node_state = NodeStateGetter::new(&g.root, cfg.node_name());
+        let (running, kubelets) = match kind {
+            Kind::Apply => {
+                up::running_state(&ClusterStateGetter::new(cluster), &node_state).map_err(failed)?
+            }
+            Kind::Node => {
+                if stored_version != req.target.to_string() {
+                    return Err(bad(anyhow::anyhow!(
+                        "the cluster is at {stored_version} (kube-system/kubeadm-config), not {}: \
+                         run `firstboot upgrade apply {}` on the first control-plane node first",
+                        req.target,
+                        req.target
+                    )));
+                }
+                let own = node_state
+                    .cluster_version()
+                    .or_else(|_| node_state.kubeadm_version())
+                    .map_err(failed)?;
+                (own, Default::default())
+            }
+        };
         let carried = KubeVersion::parse(&report.manifest.kubernetes_version)
             .map_err(|e| bad(anyhow::anyhow!(e)))?;
         crate::upgrade::prepare::check_target(
@@ -394,7 +444,11 @@ fn apply(g: &GlobalOpts, a: &ApplyArgs) -> Result<(), CliError> {
             &kubelets,
         )
         .map_err(bad)?;
-        let new = up::new_manifests(&g.root, &cfg, &facts, services.as_ref()).map_err(failed)?;
+        let new = if kind == Kind::Apply || up::runs_control_plane(&g.root) {
+            up::new_manifests(&g.root, &cfg, &facts, services.as_ref()).map_err(failed)?
+        } else {
+            Default::default()
+        };
         println!(
             "[upgrade] dry run: upgrade from {running} to {}; nothing is changed",
             req.target

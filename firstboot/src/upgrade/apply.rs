@@ -42,23 +42,50 @@ pub fn component_step(c: Component) -> String {
     format!("control-plane/{}", c.name())
 }
 
-/// The upgrade's steps for a node with (`local_etcd`) or without local etcd.
-pub fn steps(local_etcd: bool) -> Vec<String> {
+/// Which command runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `upgrade apply` on the first control-plane node.
+    Apply,
+    /// `upgrade node` on the other nodes: their static pods (control-plane nodes), version
+    /// links and kubelet; the cluster's objects were upgraded by `apply`.
+    Node,
+}
+
+/// The steps of an upgrade of `kind` on a node running the control plane (or not) with local
+/// etcd (or not).
+pub fn steps(kind: Kind, control_plane: bool, local_etcd: bool) -> Vec<String> {
     let mut v = vec![PREPARE.to_string(), BACKUP.to_string()];
-    if local_etcd {
-        v.push(component_step(Component::Etcd));
+    if control_plane {
+        if local_etcd {
+            v.push(component_step(Component::Etcd));
+        }
+        v.extend(Component::CONTROL_PLANE.iter().map(|c| component_step(*c)));
+        v.push(CERTS.to_string());
     }
-    v.extend(Component::CONTROL_PLANE.iter().map(|c| component_step(*c)));
-    v.extend(
-        [CERTS, UPLOAD_CONFIG, ADDON, ACTIVATE, KUBELET_RESTART]
-            .iter()
-            .map(|s| s.to_string()),
-    );
+    if kind == Kind::Apply {
+        v.push(UPLOAD_CONFIG.to_string());
+        v.push(ADDON.to_string());
+    }
+    v.push(ACTIVATE.to_string());
+    v.push(KUBELET_RESTART.to_string());
     v
+}
+
+/// Whether the node at `root` runs the control plane (kubeadm: its kube-apiserver manifest
+/// exists).
+pub fn runs_control_plane(root: &Path) -> bool {
+    crate::fsutil::under_root(
+        root,
+        &format!("{}/kube-apiserver.yaml", backup::MANIFESTS_DIR),
+    )
+    .is_file()
 }
 
 /// What `upgrade apply` was asked.
 pub struct Request<'a> {
+    /// `upgrade apply` or `upgrade node`.
+    pub kind: Kind,
     /// Node root.
     pub root: &'a Path,
     /// `upgrade apply VERSION`.
@@ -227,12 +254,12 @@ pub fn plan(
             .map(|j| j.step_state(s))
             .unwrap_or(PhaseState::Pending)
     };
-    for step in steps(local_etcd) {
+    for step in steps(req.kind, !manifests_new.is_empty(), local_etcd) {
         if matches!(state(&step), PhaseState::Done | PhaseState::Skipped) {
             out.push(format!("[{step}] already done"));
             continue;
         }
-        if step == PREPARE && journal.is_none() {
+        if step == PREPARE && journal.is_none() && req.kind == Kind::Apply {
             out.push(
                 "[preflight] check ControlPlaneNodesReady, StaticPodManifest and CreateJob \
                  (a short Job on a control-plane node; not created in a dry run)"
@@ -404,18 +431,41 @@ pub fn apply(
         }
         _ => false,
     };
-    let new = new_manifests(root, req.config, req.facts, env.services).map_err(bad)?;
+    let control_plane = req.kind == Kind::Apply || runs_control_plane(root);
+    let new = if control_plane {
+        new_manifests(root, req.config, req.facts, env.services).map_err(bad)?
+    } else {
+        BTreeMap::new()
+    };
     let local_etcd = new.contains_key(&Component::Etcd);
     let mut journal = if resume {
         existing.expect("resume implies a journal")
     } else {
         let cluster = env.cluster.get().map_err(bad)?;
         let node_name = req.config.node_name().to_string();
-        let (running, kubelets) = running_state(
-            &super::getters::ClusterStateGetter::new(cluster),
-            &super::getters::NodeStateGetter::new(root, &node_name),
-        )
-        .map_err(bad)?;
+        let node_state = super::getters::NodeStateGetter::new(root, &node_name);
+        let (running, kubelets) = match req.kind {
+            Kind::Apply => running_state(
+                &super::getters::ClusterStateGetter::new(cluster),
+                &node_state,
+            )
+            .map_err(bad)?,
+            Kind::Node => {
+                let stored = phases::join::cluster_configuration(cluster).map_err(bad)?;
+                if crate::config::normalize_version(&stored.kubernetes_version) != target {
+                    return Err(ApplyError::BadInput(format!(
+                        "the cluster is at {} (kube-system/kubeadm-config), not {target}: run \
+                         `firstboot upgrade apply {target}` on the first control-plane node first",
+                        stored.kubernetes_version
+                    )));
+                }
+                let own = node_state
+                    .cluster_version()
+                    .or_else(|_| node_state.kubeadm_version())
+                    .map_err(|e| bad(e.into()))?;
+                (own, VersionMap::new())
+            }
+        };
         let carried = prepare::bundle_version(&req.stage.bundle).map_err(bad)?;
         prepare::check_target(
             &req.stage.bundle.display().to_string(),
@@ -424,11 +474,13 @@ pub fn apply(
             &carried,
             &kubelets,
         )?;
-        let pause = pause_image(req, env.services).map_err(bad)?;
-        let warnings = super::health::check_all(cluster, root, &pause, &req.job_wait)
-            .map_err(ApplyError::Unhealthy)?;
-        for w in warnings {
-            tracing::warn!("[upgrade/health] {w}");
+        if req.kind == Kind::Apply {
+            let pause = pause_image(req, env.services).map_err(bad)?;
+            let warnings = super::health::check_all(cluster, root, &pause, &req.job_wait)
+                .map_err(ApplyError::Unhealthy)?;
+            for w in warnings {
+                tracing::warn!("[upgrade/health] {w}");
+            }
         }
         let mut ts = backup::timestamp(time::OffsetDateTime::now_utc());
         // Two upgrades within one second must not share a backup.
@@ -444,7 +496,7 @@ pub fn apply(
             &target,
             &req.stage.bundle.display().to_string(),
             &mdir,
-            &steps(local_etcd),
+            &steps(req.kind, control_plane, local_etcd),
         );
         if local_etcd {
             j.etcd_backup_dir = edir;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use firstboot::config::{self, HostFacts, NodeConfig};
 use firstboot::etcd_client::{EtcdClient, EtcdTls};
 use firstboot::kube::{ClusterAccess, NoServices};
-use firstboot::upgrade::apply::{self, ApplyError, Env, Request};
+use firstboot::upgrade::apply::{self, ApplyError, Env, Kind, Request};
 use firstboot::upgrade::health::JobWait;
 use firstboot::upgrade::journal::UpgradeJournal;
 use firstboot::upgrade::prepare::StageRequest;
@@ -233,6 +233,18 @@ impl Cluster {
         services: &NoServices,
         progress: &mut dyn FnMut(&str) -> anyhow::Result<()>,
     ) -> Result<UpgradeJournal, ApplyError> {
+        self.upgrade(Kind::Apply, bundle, wait, services, progress)
+    }
+
+    /// Runs `upgrade apply` or `upgrade node` through the library.
+    pub fn upgrade(
+        &self,
+        kind: Kind,
+        bundle: &Path,
+        wait: Duration,
+        services: &NoServices,
+        progress: &mut dyn FnMut(&str) -> anyhow::Result<()>,
+    ) -> Result<UpgradeJournal, ApplyError> {
         let facts = HostFacts::detect(self.root());
         let local: NodeConfig =
             config::load(Some(&self.config), self.root(), &facts, None).unwrap();
@@ -244,6 +256,7 @@ impl Cluster {
         let target = KubeVersion::parse(TO).unwrap();
         let cfg = apply::target_config(&local, stored, &target);
         let req = Request {
+            kind,
             root: self.root(),
             target,
             stage: StageRequest::new(self.root(), bundle, None),
