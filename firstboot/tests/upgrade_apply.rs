@@ -230,3 +230,54 @@ fn a_crash_between_components_resumes() {
     assert_eq!(image_tag(&saved), FROM);
     assert_eq!(image_tag(&c.manifest("kube-scheduler")), TO);
 }
+
+#[test]
+fn a_crash_inside_a_component_waits_for_it_on_resume() {
+    let c = Cluster::start();
+    let services = NoServices::default();
+    let cm = "kube-controller-manager";
+    let step = format!("control-plane/{cm}");
+    // The process dies after kube-apiserver; then, as if the next step had written its new
+    // manifest and died before the kubelet ran it, the manifest is new and the step "running".
+    let _ = c.apply(&bundle(TO), Duration::from_secs(20), &services, &mut |s| {
+        if s == "control-plane/kube-apiserver" {
+            anyhow::bail!("crash")
+        }
+        Ok(())
+    });
+    let (_, facts, cfg) = c.target_config();
+    let new = firstboot::upgrade::apply::new_manifests(c.root(), &cfg, &facts, &services).unwrap();
+    c.kubelet.fail(cm, Failure::CrashLoop);
+    let path = c.path(&format!("/etc/kubernetes/manifests/{cm}.yaml"));
+    let old = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        &new[&firstboot::manifests::Component::KubeControllerManager],
+    )
+    .unwrap();
+    let mut j = UpgradeJournal::read(c.root()).unwrap().unwrap();
+    j.start(&step);
+    j.write(c.root()).unwrap();
+
+    // Resumed: the equal manifest is not skipped but waited for; it never runs, so the old one
+    // is put back and the step fails naming the component.
+    let err = c
+        .apply(&bundle(TO), Duration::from_secs(2), &services, &mut |_| {
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&err, ApplyError::Step { step: s, .. } if *s == step),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), old);
+    c.kubelet.heal(cm);
+    c.wait_mirror_current(cm);
+    let j = c
+        .apply(&bundle(TO), Duration::from_secs(20), &services, &mut |_| {
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(j.state, UpgradeState::Succeeded);
+    assert_eq!(image_tag(&c.manifest(cm)), TO);
+}

@@ -415,6 +415,10 @@ pub fn apply(
     let root = req.root;
     let bad = |e: anyhow::Error| ApplyError::BadInput(format!("{e:#}"));
     let target = req.target.to_string();
+    // One firstboot run or upgrade at a time on a node.
+    let lock_path = crate::runner::StatusPaths::new(root, &req.config.firstboot).lock;
+    let _lock = crate::runner::lock::acquire(&lock_path, std::time::Duration::ZERO)
+        .map_err(|e| ApplyError::BadInput(e.to_string()))?;
     let existing = UpgradeJournal::read(root).map_err(bad)?;
     let resume = match &existing {
         Some(j) if matches!(j.state, UpgradeState::Running | UpgradeState::Failed) => {
@@ -625,6 +629,12 @@ fn run_step(
                 backup_dir: &journal.backup_dir,
                 node,
                 wait: req.wait,
+                // An earlier attempt may have written the manifest and stopped before the
+                // component ran: then it is waited for, not skipped.
+                resumed: journal
+                    .steps
+                    .iter()
+                    .any(|s| s.name == step && s.attempts > 1),
             };
             let names = component_certs(c, local_etcd);
             match staticpod::replace(&r, env.pods, &mut || renew(req, &names))? {

@@ -100,6 +100,9 @@ pub struct Replace<'a> {
     pub node: &'a str,
     /// Waits.
     pub wait: Wait,
+    /// A retry of an attempt that may have written the new manifest already: an equal
+    /// manifest is then waited for (its pods Running) instead of skipped.
+    pub resumed: bool,
 }
 
 fn poll(
@@ -164,15 +167,6 @@ pub fn replace(
         ))
     })?;
     let current = std::fs::read_to_string(&current_path).unwrap_or_default();
-    if crate::manifests::same_pod(&current, r.new_manifest) {
-        return Ok(Outcome::Unchanged);
-    }
-    let before = pods.mirror_hash(r.component, r.node).ok().flatten();
-    renew().map_err(|e| {
-        fail(format!(
-            "renewing its certificates: {e}; nothing was changed"
-        ))
-    })?;
     let restore = |reason: String| -> ComponentFailure {
         let mut f = fail(reason);
         if let Err(e) = install(r.root, &file, &old) {
@@ -180,6 +174,26 @@ pub fn replace(
         }
         f
     };
+    if crate::manifests::same_pod(&current, r.new_manifest) {
+        if !r.resumed {
+            return Ok(Outcome::Unchanged);
+        }
+        let running = poll(
+            &r.wait,
+            &format!(
+                "pods with label component={} did not reach phase Running",
+                r.component
+            ),
+            || pods.all_running(r.component),
+        );
+        return running.map(|()| Outcome::Upgraded).map_err(restore);
+    }
+    let before = pods.mirror_hash(r.component, r.node).ok().flatten();
+    renew().map_err(|e| {
+        fail(format!(
+            "renewing its certificates: {e}; nothing was changed"
+        ))
+    })?;
     install(r.root, &file, r.new_manifest.as_bytes())
         .map_err(|e| restore(format!("writing the new manifest: {e}")))?;
     let mirror = format!("kube-system/{}-{}", r.component, r.node);

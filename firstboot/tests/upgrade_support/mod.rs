@@ -225,6 +225,20 @@ impl Cluster {
         run(self.root(), &self.config, &a)
     }
 
+    /// The admin connection, host facts and the target's configuration (the node's file with
+    /// the cluster's stored ClusterConfiguration at [`TO`]).
+    pub fn target_config(&self) -> (ClusterAccess, HostFacts, NodeConfig) {
+        let facts = HostFacts::detect(self.root());
+        let local: NodeConfig =
+            config::load(Some(&self.config), self.root(), &facts, None).unwrap();
+        let sa = self.path("/etc/kubernetes/super-admin.conf");
+        let access =
+            ClusterAccess::new(sa.clone(), sa.display().to_string(), Duration::from_secs(5));
+        let stored = firstboot::phases::join::cluster_configuration(access.get().unwrap()).unwrap();
+        let cfg = apply::target_config(&local, stored, &KubeVersion::parse(TO).unwrap());
+        (access, facts, cfg)
+    }
+
     /// Runs `upgrade apply` through the library (`progress` may stop it like a crash).
     pub fn apply(
         &self,
@@ -245,16 +259,9 @@ impl Cluster {
         services: &NoServices,
         progress: &mut dyn FnMut(&str) -> anyhow::Result<()>,
     ) -> Result<UpgradeJournal, ApplyError> {
-        let facts = HostFacts::detect(self.root());
-        let local: NodeConfig =
-            config::load(Some(&self.config), self.root(), &facts, None).unwrap();
-        let sa = self.path("/etc/kubernetes/super-admin.conf");
-        let access =
-            ClusterAccess::new(sa.clone(), sa.display().to_string(), Duration::from_secs(5));
+        let (access, facts, cfg) = self.target_config();
         let cluster = access.get().unwrap();
-        let stored = firstboot::phases::join::cluster_configuration(cluster).unwrap();
         let target = KubeVersion::parse(TO).unwrap();
-        let cfg = apply::target_config(&local, stored, &target);
         let req = Request {
             kind,
             root: self.root(),
