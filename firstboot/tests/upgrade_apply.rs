@@ -30,6 +30,17 @@ fn manifests(c: &Cluster) -> Vec<String> {
 fn clean_upgrade_replaces_every_component_and_records_it() {
     let c = Cluster::start();
     let before = manifests(&c);
+    let kubelet_before = std::fs::read_to_string(c.path("/var/lib/kubelet/config.yaml")).unwrap();
+    // A cluster-wide kubelet setting changed since the node was set up: the upgrade's
+    // kubelet-config step brings it to the node.
+    let mut kcm = c
+        .server
+        .get("v1", "configmaps", Some("kube-system"), "kubelet-config")
+        .unwrap();
+    let doc = format!("{}maxPods: 99\n", kcm["data"]["kubelet"].as_str().unwrap());
+    kcm["data"]["kubelet"] = doc.into();
+    c.server.insert(kcm).unwrap();
+    assert!(!kubelet_before.contains("maxPods: 99"));
     let services = NoServices::default();
     let j = c
         .apply(&bundle(TO), Duration::from_secs(20), &services, &mut |_| {
@@ -93,6 +104,24 @@ fn clean_upgrade_replaces_every_component_and_records_it() {
         format!("/opt/kubebake/versions/{TO}/bin/kubeadm")
     );
     assert_eq!(services.calls(), ["restart kubelet"]);
+    // kubelet-config: the old file kept under kubeadm's name, the new one from the ConfigMap.
+    let kubelet_now = std::fs::read_to_string(c.path("/var/lib/kubelet/config.yaml")).unwrap();
+    assert!(kubelet_now.contains("maxPods: 99"), "{kubelet_now}");
+    let saved: Vec<_> = std::fs::read_dir(c.path("/etc/kubernetes/tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("kubeadm-kubelet-config-")
+        })
+        .collect();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    assert_eq!(
+        std::fs::read_to_string(saved[0].join("config.yaml")).unwrap(),
+        kubelet_before
+    );
     // Applying the same version again changes nothing and succeeds.
     let after = manifests(&c);
     let again = c
@@ -248,6 +277,13 @@ fn a_crash_inside_a_component_waits_for_it_on_resume() {
     let (_, facts, cfg) = c.target_config();
     let new = firstboot::upgrade::apply::new_manifests(c.root(), &cfg, &facts, &services).unwrap();
     c.kubelet.fail(cm, Failure::CrashLoop);
+    let mut j = UpgradeJournal::read(c.root()).unwrap().unwrap();
+    j.start(&step);
+    j.step_mut(&step).outputs.insert(
+        firstboot::upgrade::apply::MIRROR_HASH_BEFORE.into(),
+        c.mirror_hash(cm).unwrap(),
+    );
+    j.write(c.root()).unwrap();
     let path = c.path(&format!("/etc/kubernetes/manifests/{cm}.yaml"));
     let old = std::fs::read_to_string(&path).unwrap();
     std::fs::write(
@@ -255,9 +291,6 @@ fn a_crash_inside_a_component_waits_for_it_on_resume() {
         &new[&firstboot::manifests::Component::KubeControllerManager],
     )
     .unwrap();
-    let mut j = UpgradeJournal::read(c.root()).unwrap().unwrap();
-    j.start(&step);
-    j.write(c.root()).unwrap();
 
     // Resumed: the equal manifest is not skipped but waited for; it never runs, so the old one
     // is put back and the step fails naming the component.

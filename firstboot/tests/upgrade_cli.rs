@@ -12,13 +12,14 @@ use std::process::Output;
 use firstboot::upgrade::journal::UPGRADE_JOURNAL;
 use upgrade_support::{bundle, Cluster, FROM, TO};
 
-/// Every file and link under the root (content hash / link target), without etcd's live data.
+/// Every file and link under the root (content hash / link target).
 fn tree(root: &Path) -> BTreeMap<String, String> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
             let rel = p.strip_prefix(root).unwrap().display().to_string();
-            if rel.starts_with("var/lib/etcd") {
+            // etcd's live data, and the run lock (it records its last holder's pid).
+            if rel.starts_with("var/lib/etcd") || rel == "var/lib/kubebake/firstboot/lock" {
                 continue;
             }
             let md = std::fs::symlink_metadata(&p).unwrap();
@@ -140,6 +141,7 @@ fn refusals_and_dry_run_change_nothing() {
         "[control-plane/kube-scheduler]",
         "[certs/admin-kubeconfigs]",
         "[upload-config]",
+        "[kubelet-config]",
         "[addon]",
         "[activate]",
         "[kubelet-restart]",

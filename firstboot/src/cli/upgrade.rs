@@ -380,9 +380,12 @@ fn apply(
         retry,
     );
     let cluster = access.get().map_err(failed)?;
-    let stored = crate::phases::join::cluster_configuration(cluster).map_err(failed)?;
-    let stored_version = crate::config::normalize_version(&stored.kubernetes_version);
-    let cfg = up::target_config(&local, stored, &target);
+    let stored_version = crate::config::normalize_version(
+        &crate::phases::join::cluster_configuration(cluster)
+            .map_err(failed)?
+            .kubernetes_version,
+    );
+    let cfg = up::target_config_from_cluster(&local, cluster, &target).map_err(failed)?;
     let timeout = match &a.timeout {
         Some(t) => duration("--timeout", t)?,
         None => cfg

@@ -30,12 +30,17 @@ pub const BACKUP: &str = "backup";
 pub const CERTS: &str = "certs/admin-kubeconfigs";
 /// upload-config step.
 pub const UPLOAD_CONFIG: &str = "upload-config";
+/// kubelet-config step (spec §14.6).
+pub const KUBELET_CONFIG: &str = "kubelet-config";
 /// addon step.
 pub const ADDON: &str = "addon";
 /// Version link switch.
 pub const ACTIVATE: &str = "activate";
 /// kubelet restart.
 pub const KUBELET_RESTART: &str = "kubelet-restart";
+
+/// Journal output key: the mirror pod's config hash before the component's first attempt.
+pub const MIRROR_HASH_BEFORE: &str = "mirrorHashBefore";
 
 /// The step of a static pod (`control-plane/etcd`).
 pub fn component_step(c: Component) -> String {
@@ -65,6 +70,9 @@ pub fn steps(kind: Kind, control_plane: bool, local_etcd: bool) -> Vec<String> {
     }
     if kind == Kind::Apply {
         v.push(UPLOAD_CONFIG.to_string());
+    }
+    v.push(KUBELET_CONFIG.to_string());
+    if kind == Kind::Apply {
         v.push(ADDON.to_string());
     }
     v.push(ACTIVATE.to_string());
@@ -156,6 +164,47 @@ pub fn target_config(
     c.cluster.kubernetes_version = target.to_string();
     c.kubeadm_version = target.to_string();
     c
+}
+
+/// The cluster's stored component configurations (`kube-system/kubelet-config` key `kubelet`,
+/// `kube-system/kube-proxy` key `config.conf`), which upload-config and the add-ons re-apply
+/// as kubeadm does — so edits made in the cluster survive the upgrade.
+pub fn stored_component_configs(
+    cluster: &crate::kube::Cluster,
+) -> anyhow::Result<(Option<serde_yaml::Value>, Option<serde_yaml::Value>)> {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let read = |name: &str, key: &str| -> anyhow::Result<Option<serde_yaml::Value>> {
+        let cm: Option<ConfigMap> = cluster.get(Some("kube-system"), name)?;
+        match cm.and_then(|c| c.data).and_then(|d| d.get(key).cloned()) {
+            Some(text) => Ok(Some(serde_yaml::from_str(&text).map_err(|e| {
+                anyhow::anyhow!("ConfigMap kube-system/{name} key {key}: {e}")
+            })?)),
+            None => Ok(None),
+        }
+    };
+    Ok((
+        read("kubelet-config", "kubelet")?,
+        read("kube-proxy", "config.conf")?,
+    ))
+}
+
+/// [`target_config`] with the cluster's stored ClusterConfiguration and component
+/// configurations read through `cluster`.
+pub fn target_config_from_cluster(
+    local: &NodeConfig,
+    cluster: &crate::kube::Cluster,
+    target: &KubeVersion,
+) -> anyhow::Result<NodeConfig> {
+    let stored = phases::join::cluster_configuration(cluster)?;
+    let mut c = target_config(local, stored, target);
+    let (kubelet, proxy) = stored_component_configs(cluster)?;
+    if kubelet.is_some() {
+        c.kubelet = kubelet;
+    }
+    if proxy.is_some() {
+        c.kube_proxy = proxy;
+    }
+    Ok(c)
 }
 
 /// The new manifest of every static pod for the target configuration.
@@ -301,6 +350,11 @@ pub fn plan(
             UPLOAD_CONFIG => out.push(format!(
                 "[{step}] update ConfigMaps kube-system/kubeadm-config (kubernetesVersion {}) and kubelet-config",
                 req.target
+            )),
+            KUBELET_CONFIG => out.push(format!(
+                "[{step}] copy {} to {}/kubeadm-kubelet-config-<timestamp>/ and regenerate it from ConfigMap kube-system/kubelet-config",
+                super::kubelet_config::CONFIG,
+                backup::TMP_DIR
             )),
             ADDON => out.push(format!(
                 "[{step}] update CoreDNS (keeping a user-edited Corefile) and kube-proxy"
@@ -526,7 +580,7 @@ pub fn apply(
         if step != PREPARE {
             journal.write(root).map_err(bad)?;
         }
-        let result = run_step(req, env, &journal, &step, &new, &node, local_etcd);
+        let result = run_step(req, env, &mut journal, &step, &new, &node, local_etcd);
         match result {
             Ok(skipped) => journal.finish(&step, skipped),
             Err(e) => {
@@ -551,7 +605,7 @@ pub fn apply(
 fn run_step(
     req: &Request,
     env: &Env,
-    journal: &UpgradeJournal,
+    journal: &mut UpgradeJournal,
     step: &str,
     new: &BTreeMap<Component, String>,
     node: &str,
@@ -596,6 +650,14 @@ fn run_step(
             run_phase(&ctx(), &phases::upload_config::UploadConfig)?;
             Ok(None)
         }
+        KUBELET_CONFIG => {
+            let doc = super::kubelet_config::cluster_kubelet_config(env.cluster.get()?)?;
+            let c = ctx();
+            let items = super::kubelet_config::plan(&c, doc)?;
+            let ts = backup::timestamp(time::OffsetDateTime::now_utc());
+            super::kubelet_config::apply(&c, &items, &ts)?;
+            Ok(None)
+        }
         ADDON => {
             run_phase(&ctx(), &phases::addon::Addon)?;
             Ok(None)
@@ -622,6 +684,29 @@ fn run_step(
                     anyhow::anyhow!("etcd cluster is not healthy, not upgrading it: {e}")
                 })?;
             }
+            // The mirror pod's hash before this component's first attempt, kept in the journal:
+            // an attempt that wrote the manifest and stopped before the kubelet ran it is
+            // then waited for on resume, not skipped.
+            let resumed = journal.step_mut(step).attempts > 1;
+            let recorded = journal
+                .step_mut(step)
+                .outputs
+                .get(MIRROR_HASH_BEFORE)
+                .cloned();
+            let before = match recorded {
+                Some(h) => Some(h),
+                None => {
+                    let h = env.pods.mirror_hash(c.name(), node).ok().flatten();
+                    if let Some(h) = &h {
+                        journal
+                            .step_mut(step)
+                            .outputs
+                            .insert(MIRROR_HASH_BEFORE.into(), h.clone());
+                        journal.write(root)?;
+                    }
+                    h
+                }
+            };
             let r = staticpod::Replace {
                 root,
                 component: c.name(),
@@ -629,12 +714,7 @@ fn run_step(
                 backup_dir: &journal.backup_dir,
                 node,
                 wait: req.wait,
-                // An earlier attempt may have written the manifest and stopped before the
-                // component ran: then it is waited for, not skipped.
-                resumed: journal
-                    .steps
-                    .iter()
-                    .any(|s| s.name == step && s.attempts > 1),
+                resumed: resumed.then_some(before),
             };
             let names = component_certs(c, local_etcd);
             match staticpod::replace(&r, env.pods, &mut || renew(req, &names))? {

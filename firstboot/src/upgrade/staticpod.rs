@@ -100,9 +100,10 @@ pub struct Replace<'a> {
     pub node: &'a str,
     /// Waits.
     pub wait: Wait,
-    /// A retry of an attempt that may have written the new manifest already: an equal
-    /// manifest is then waited for (its pods Running) instead of skipped.
-    pub resumed: bool,
+    /// A retry of an attempt that may have written the new manifest already, with the mirror
+    /// pod's hash from before that attempt: an equal manifest is then waited for (hash changed
+    /// from it, pods Running) instead of skipped.
+    pub resumed: Option<Option<String>>,
 }
 
 fn poll(
@@ -144,6 +145,21 @@ fn install(root: &Path, file: &str, text: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn wait_new_hash(r: &Replace, pods: &dyn PodStatus, before: Option<&String>) -> Result<(), String> {
+    let mirror = format!("kube-system/{}-{}", r.component, r.node);
+    poll(
+        &r.wait,
+        &format!(
+            "the kubelet did not run the new manifest (mirror pod {mirror} kept its config hash)"
+        ),
+        || {
+            Ok(pods
+                .mirror_hash(r.component, r.node)?
+                .is_some_and(|h| Some(&h) != before))
+        },
+    )
+}
+
 /// Replaces one component's manifest and waits for it (spec §14.5 step 5). `renew` renews the
 /// component's certificates first (a failure there changes nothing).
 pub fn replace(
@@ -175,8 +191,11 @@ pub fn replace(
         f
     };
     if crate::manifests::same_pod(&current, r.new_manifest) {
-        if !r.resumed {
+        let Some(first_before) = &r.resumed else {
             return Ok(Outcome::Unchanged);
+        };
+        if first_before.is_some() {
+            wait_new_hash(r, pods, first_before.as_ref()).map_err(restore)?;
         }
         let running = poll(
             &r.wait,
@@ -196,19 +215,7 @@ pub fn replace(
     })?;
     install(r.root, &file, r.new_manifest.as_bytes())
         .map_err(|e| restore(format!("writing the new manifest: {e}")))?;
-    let mirror = format!("kube-system/{}-{}", r.component, r.node);
-    poll(
-        &r.wait,
-        &format!(
-            "the kubelet did not run the new manifest (mirror pod {mirror} kept its config hash)"
-        ),
-        || {
-            Ok(pods
-                .mirror_hash(r.component, r.node)?
-                .is_some_and(|h| Some(&h) != before.as_ref()))
-        },
-    )
-    .map_err(restore)?;
+    wait_new_hash(r, pods, before.as_ref()).map_err(restore)?;
     poll(
         &r.wait,
         &format!(

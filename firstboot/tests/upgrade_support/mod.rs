@@ -142,7 +142,13 @@ impl Cluster {
             ),
         )
         .unwrap();
-        for phase in ["certs", "kubeconfig", "etcd", "control-plane"] {
+        for phase in [
+            "certs",
+            "kubeconfig",
+            "etcd",
+            "control-plane",
+            "kubelet-start",
+        ] {
             ok(run(r, &config, &["init", "phase", phase]), phase);
         }
         let pki = r.join("etc/kubernetes/pki");
@@ -226,7 +232,7 @@ impl Cluster {
     }
 
     /// The admin connection, host facts and the target's configuration (the node's file with
-    /// the cluster's stored ClusterConfiguration at [`TO`]).
+    /// the cluster's stored ClusterConfiguration and component configs, at [`TO`]).
     pub fn target_config(&self) -> (ClusterAccess, HostFacts, NodeConfig) {
         let facts = HostFacts::detect(self.root());
         let local: NodeConfig =
@@ -234,8 +240,12 @@ impl Cluster {
         let sa = self.path("/etc/kubernetes/super-admin.conf");
         let access =
             ClusterAccess::new(sa.clone(), sa.display().to_string(), Duration::from_secs(5));
-        let stored = firstboot::phases::join::cluster_configuration(access.get().unwrap()).unwrap();
-        let cfg = apply::target_config(&local, stored, &KubeVersion::parse(TO).unwrap());
+        let cfg = apply::target_config_from_cluster(
+            &local,
+            access.get().unwrap(),
+            &KubeVersion::parse(TO).unwrap(),
+        )
+        .unwrap();
         (access, facts, cfg)
     }
 
