@@ -141,6 +141,7 @@ fn refusals_and_dry_run_change_nothing() {
         "[control-plane/kube-scheduler]",
         "[certs/admin-kubeconfigs]",
         "[upload-config]",
+        "[kubeconfig]",
         "[kubelet-config]",
         "[addon]",
         "[activate]",

@@ -69,6 +69,7 @@ fn node_upgrade_follows_the_cluster_version() {
             "control-plane/kube-controller-manager",
             "control-plane/kube-scheduler",
             "certs/admin-kubeconfigs",
+            "kubeconfig",
             "kubelet-config",
             "activate",
             "kubelet-restart"

@@ -30,6 +30,8 @@ pub const BACKUP: &str = "backup";
 pub const CERTS: &str = "certs/admin-kubeconfigs";
 /// upload-config step.
 pub const UPLOAD_CONFIG: &str = "upload-config";
+/// kubelet.conf local-mode switch (spec §14.7).
+pub const KUBECONFIG: &str = "kubeconfig";
 /// kubelet-config step (spec §14.6).
 pub const KUBELET_CONFIG: &str = "kubelet-config";
 /// addon step.
@@ -68,9 +70,15 @@ pub fn steps(kind: Kind, control_plane: bool, local_etcd: bool) -> Vec<String> {
         v.extend(Component::CONTROL_PLANE.iter().map(|c| component_step(*c)));
         v.push(CERTS.to_string());
     }
+    let local_mode = |v: &mut Vec<String>| {
+        if control_plane {
+            v.push(KUBECONFIG.to_string());
+        }
+    };
     if kind == Kind::Apply {
         v.push(UPLOAD_CONFIG.to_string());
     }
+    local_mode(&mut v);
     v.push(KUBELET_CONFIG.to_string());
     if kind == Kind::Apply {
         v.push(ADDON.to_string());
@@ -351,6 +359,17 @@ pub fn plan(
                 "[{step}] update ConfigMaps kube-system/kubeadm-config (kubernetesVersion {}) and kubelet-config",
                 req.target
             )),
+            KUBECONFIG => match super::kubelet_conf::plan(root, req.config) {
+                Ok(Some(url)) => out.push(format!(
+                    "[{step}] point {} at {url} and restart kubelet",
+                    super::kubelet_conf::KUBELET_CONF
+                )),
+                Ok(None) => out.push(format!(
+                    "[{step}] {} already uses this node's endpoint (or is absent): nothing to do",
+                    super::kubelet_conf::KUBELET_CONF
+                )),
+                Err(e) => out.push(format!("[{step}] ERROR {e}")),
+            },
             KUBELET_CONFIG => out.push(format!(
                 "[{step}] copy {} to {}/kubeadm-kubelet-config-<timestamp>/ and regenerate it from ConfigMap kube-system/kubelet-config",
                 super::kubelet_config::CONFIG,
@@ -650,6 +669,15 @@ fn run_step(
             run_phase(&ctx(), &phases::upload_config::UploadConfig)?;
             Ok(None)
         }
+        KUBECONFIG => match super::kubelet_conf::plan(root, req.config)? {
+            Some(url) => {
+                super::kubelet_conf::apply(root, &url, env.services)?;
+                Ok(None)
+            }
+            None => Ok(Some(
+                "kubelet.conf already uses this node's endpoint".into(),
+            )),
+        },
         KUBELET_CONFIG => {
             let doc = super::kubelet_config::cluster_kubelet_config(env.cluster.get()?)?;
             let c = ctx();
