@@ -45,6 +45,7 @@ pub struct Etcd {
     pub host: String,
     pki: PathBuf,
     dir: tempfile::TempDir,
+    data_dir: Option<PathBuf>,
     args: Vec<String>,
     child: Option<Child>,
 }
@@ -68,6 +69,7 @@ impl Etcd {
             host: "127.0.0.1".into(),
             pki: pki.to_path_buf(),
             dir: tempfile::tempdir().expect("etcd temp dir"),
+            data_dir: None,
             args: Vec::new(),
             child: None,
         }
@@ -83,11 +85,21 @@ impl Etcd {
         format!("https://{}:{}", self.host, self.peer_port)
     }
 
+    /// Use `dir` as the data directory (e.g. a node root's `/var/lib/etcd`) instead of a
+    /// private one. Before the first start.
+    pub fn with_data_dir(mut self, dir: &Path) -> Etcd {
+        self.data_dir = Some(dir.to_path_buf());
+        self
+    }
+
     /// The data directory (`--data-dir`).
     pub fn data_dir(&self) -> PathBuf {
         match flag(&self.args, "data-dir") {
             Some(d) => PathBuf::from(d),
-            None => self.dir.path().join("data"),
+            None => self
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| self.dir.path().join("data")),
         }
     }
 
@@ -351,6 +363,7 @@ impl Etcd {
             host,
             pki: PathBuf::new(),
             dir: tempfile::tempdir().expect("etcd temp dir"),
+            data_dir: None,
             args,
             child: None,
         };

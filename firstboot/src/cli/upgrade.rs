@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 
 use super::{CliError, GlobalOpts, Output};
 use crate::config::HostFacts;
+use crate::upgrade::apply::Kind;
 use crate::upgrade::getters::{ClusterStateGetter, NodeStateGetter};
 use crate::upgrade::plan::{compute, PlanOptions, UpgradePlan};
 use offline::version::{
@@ -33,7 +34,99 @@ Examples:
   # Ask a release mirror instead of an index (10 s timeout per label)
   firstboot upgrade plan --mirror https://mirror.example/release")]
     Plan(PlanArgs),
+    /// Upgrade this (first) control-plane node to VERSION from an offline bundle.
+    #[command(after_help = "\
+Examples:
+  # Verify, stage, back up (manifests, kubelet config, links, etcd snapshot), then upgrade
+  firstboot upgrade apply v1.36.4 --bundle kubernetes-v1.36.4-linux-amd64.tar.gz \\
+      --public-key /etc/kubebake/bundle.pub
+
+  # Show every step and change nothing
+  firstboot upgrade apply v1.36.4 --bundle kubernetes-v1.36.4-linux-amd64.tar.gz --dry-run
+
+  # An interrupted or failed upgrade: the same command continues it
+  firstboot upgrade apply v1.36.4 --bundle kubernetes-v1.36.4-linux-amd64.tar.gz")]
+    Apply(ApplyArgs),
+    /// Upgrade another node (control-plane or worker) to the version `upgrade apply` set:
+    /// its static pods (control-plane nodes), version links and kubelet.
+    #[command(after_help = "\
+Examples:
+  firstboot upgrade node --bundle kubernetes-v1.36.4-linux-amd64.tar.gz
+  firstboot upgrade node --bundle kubernetes-v1.36.4-linux-amd64.tar.gz --dry-run")]
+    Node(NodeArgs),
+    /// Restore the version before the last upgrade: etcd data from the snapshot, manifests,
+    /// kubelet configuration, version links.
+    #[command(after_help = "\
+Examples:
+  firstboot upgrade rollback --dry-run
+  firstboot upgrade rollback --etcdctl /usr/local/bin/etcdutl")]
+    Rollback(RollbackArgs),
 }
+
+/// `upgrade apply` flags.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Target Kubernetes version (must be the bundle's).
+    #[arg(value_name = "VERSION")]
+    pub version: String,
+    /// Flags shared with `upgrade node`.
+    #[command(flatten)]
+    pub opts: UpgradeOpts,
+}
+
+/// `upgrade node` flags.
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// Flags shared with `upgrade apply`.
+    #[command(flatten)]
+    pub opts: UpgradeOpts,
+}
+
+/// Flags of `upgrade apply` and `upgrade node`.
+#[derive(Debug, Args)]
+pub struct UpgradeOpts {
+    /// The offline bundle carrying the target version.
+    #[arg(long, value_name = "FILE")]
+    pub bundle: PathBuf,
+    /// minisign public key the bundle's signature must verify with.
+    #[arg(long, value_name = "FILE")]
+    pub public_key: Option<PathBuf>,
+    /// Upgrade local etcd.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub etcd_upgrade: bool,
+    /// Renew certificates with each component.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub certificate_renewal: bool,
+    /// Local etcd client endpoint.
+    #[arg(long, value_name = "URL", default_value = DEFAULT_ETCD_ENDPOINT)]
+    pub etcd_endpoint: String,
+    /// How long to wait for each component (Go duration; default timeouts.upgradeManifests, 5m).
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Output format of the result.
+    #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+/// `upgrade rollback` flags.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// `etcdutl` or `etcdctl` for `snapshot restore` (default: etcdutl, then etcdctl, from PATH).
+    #[arg(long, value_name = "FILE")]
+    pub etcdctl: Option<PathBuf>,
+    /// Restore etcd data from the snapshot.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub etcd: bool,
+    /// Local etcd client endpoint (probed until etcd has stopped).
+    #[arg(long, value_name = "URL", default_value = DEFAULT_ETCD_ENDPOINT)]
+    pub etcd_endpoint: String,
+    /// How long to wait for etcd to stop (Go duration).
+    #[arg(long, value_name = "DURATION", default_value = "2m")]
+    pub stop_timeout: String,
+}
+
+/// kubeadm's local etcd client endpoint.
+pub const DEFAULT_ETCD_ENDPOINT: &str = "https://127.0.0.1:2379";
 
 /// `upgrade plan` flags.
 #[derive(Debug, Args)]
@@ -65,6 +158,9 @@ pub struct PlanArgs {
 pub fn run(g: &GlobalOpts, c: &UpgradeCommand) -> Result<(), CliError> {
     match c {
         UpgradeCommand::Plan(a) => plan(g, a),
+        UpgradeCommand::Apply(a) => apply(g, Kind::Apply, Some(&a.version), &a.opts),
+        UpgradeCommand::Node(a) => apply(g, Kind::Node, None, &a.opts),
+        UpgradeCommand::Rollback(a) => rollback(g, a),
     }
 }
 
@@ -252,4 +348,201 @@ fn print_table(p: &UpgradePlan, fallback: Option<&str>) {
             println!("  {} ({}): {}", n.version, n.label, n.reason);
         }
     }
+}
+
+fn duration(flag: &str, s: &str) -> Result<Duration, CliError> {
+    crate::config::GoDuration::parse(s)
+        .map(|d| d.as_duration())
+        .map_err(|e| bad(anyhow::anyhow!("{flag} {s:?}: {e}")))
+}
+
+fn apply(
+    g: &GlobalOpts,
+    kind: Kind,
+    version: Option<&str>,
+    a: &UpgradeOpts,
+) -> Result<(), CliError> {
+    use crate::upgrade::apply::{self as up, ApplyError};
+    let target = match version {
+        Some(v) => KubeVersion::parse(v).map_err(|e| bad(anyhow::anyhow!("VERSION {v:?}: {e}")))?,
+        None => crate::upgrade::prepare::bundle_version(&a.bundle).map_err(bad)?,
+    };
+    let facts = HostFacts::detect(&g.root);
+    let local = super::load_config(g, &facts, None)?;
+    let kubeconfig = g
+        .kubeconfig
+        .clone()
+        .unwrap_or_else(|| crate::fsutil::under_root(&g.root, crate::runner::ADMIN_CONF));
+    let retry = local.api_call_timeout().unwrap_or(Duration::from_secs(60));
+    let access = crate::kube::ClusterAccess::new(
+        kubeconfig.clone(),
+        kubeconfig.display().to_string(),
+        retry,
+    );
+    let cluster = access.get().map_err(failed)?;
+    let stored_version = crate::config::normalize_version(
+        &crate::phases::join::cluster_configuration(cluster)
+            .map_err(failed)?
+            .kubernetes_version,
+    );
+    let cfg = up::target_config_from_cluster(&local, cluster, &target).map_err(failed)?;
+    let timeout = match &a.timeout {
+        Some(t) => duration("--timeout", t)?,
+        None => cfg
+            .timeouts()
+            .upgrade_manifests
+            .map(|d| d.as_duration())
+            .unwrap_or(Duration::from_secs(300)),
+    };
+    let stage =
+        crate::upgrade::prepare::StageRequest::new(&g.root, &a.bundle, a.public_key.clone());
+    let req = up::Request {
+        kind,
+        root: &g.root,
+        target,
+        stage,
+        config: &cfg,
+        facts: &facts,
+        etcd_upgrade: a.etcd_upgrade,
+        certificate_renewal: a.certificate_renewal,
+        etcd_endpoints: vec![a.etcd_endpoint.clone()],
+        wait: crate::upgrade::staticpod::Wait {
+            timeout,
+            interval: Duration::from_millis(500),
+        },
+        job_wait: crate::upgrade::health::JobWait::default(),
+    };
+    let services = crate::runner::default_services(&g.root);
+    if g.dry_run {
+        let journal = crate::upgrade::journal::UpgradeJournal::read(&g.root).map_err(failed)?;
+        let report = crate::upgrade::prepare::verify(&req.stage).map_err(bad)?;
+        let node_state = NodeStateGetter::new(&g.root, cfg.node_name());
+        let (running, kubelets) = match kind {
+            Kind::Apply => {
+                up::running_state(&ClusterStateGetter::new(cluster), &node_state).map_err(failed)?
+            }
+            Kind::Node => {
+                if stored_version != req.target.to_string() {
+                    return Err(bad(anyhow::anyhow!(
+                        "the cluster is at {stored_version} (kube-system/kubeadm-config), not {}: \
+                         run `firstboot upgrade apply {}` on the first control-plane node first",
+                        req.target,
+                        req.target
+                    )));
+                }
+                let own = node_state
+                    .cluster_version()
+                    .or_else(|_| node_state.kubeadm_version())
+                    .map_err(failed)?;
+                (own, Default::default())
+            }
+        };
+        let carried = KubeVersion::parse(&report.manifest.kubernetes_version)
+            .map_err(|e| bad(anyhow::anyhow!(e)))?;
+        crate::upgrade::prepare::check_target(
+            &a.bundle.display().to_string(),
+            &running,
+            &req.target,
+            &carried,
+            &kubelets,
+        )
+        .map_err(bad)?;
+        let new = if kind == Kind::Apply || up::runs_control_plane(&g.root) {
+            up::new_manifests(&g.root, &cfg, &facts, services.as_ref()).map_err(failed)?
+        } else {
+            Default::default()
+        };
+        println!(
+            "[upgrade] dry run: upgrade from {running} to {}; nothing is changed",
+            req.target
+        );
+        for line in up::plan(&req, &new, journal.as_ref()) {
+            println!("{line}");
+        }
+        return Ok(());
+    }
+    let env = up::Env {
+        cluster: &access,
+        pods: cluster,
+        services: services.as_ref(),
+    };
+    match up::apply(&req, &env, &mut |step| {
+        eprintln!("[upgrade] {step}: done");
+        Ok(())
+    }) {
+        Ok(j) => {
+            match a.output {
+                Output::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&j).map_err(failed)?
+                ),
+                Output::Table => println!(
+                    "[upgrade] SUCCESS! The control plane of this node runs {}; the backup is in {}. \
+                     Upgrade the kubelets of the other nodes with `firstboot upgrade node`.",
+                    j.target_version, j.backup_dir
+                ),
+            }
+            Ok(())
+        }
+        Err(e @ (ApplyError::Refused(_) | ApplyError::BadInput(_) | ApplyError::Unhealthy(_))) => {
+            Err(bad(e))
+        }
+        Err(e) => Err(failed(anyhow::anyhow!(
+            "{e}\nthe upgrade journal {} records it: run the same command again to continue, or `firstboot upgrade rollback`",
+            crate::upgrade::journal::UPGRADE_JOURNAL
+        ))),
+    }
+}
+
+fn rollback(g: &GlobalOpts, a: &RollbackArgs) -> Result<(), CliError> {
+    use crate::upgrade::journal::{UpgradeJournal, UpgradeState};
+    use crate::upgrade::rollback;
+    let mut journal = UpgradeJournal::read(&g.root)
+        .map_err(failed)?
+        .ok_or_else(|| {
+            bad(anyhow::anyhow!(
+                "no upgrade to roll back: {} does not exist",
+                crate::upgrade::journal::UPGRADE_JOURNAL
+            ))
+        })?;
+    if journal.state == UpgradeState::RolledBack {
+        return Err(bad(anyhow::anyhow!(
+            "the upgrade from {} to {} was already rolled back",
+            journal.from_version,
+            journal.target_version
+        )));
+    }
+    let steps = rollback::plan(&g.root, &journal, a.etcd).map_err(failed)?;
+    if g.dry_run {
+        println!(
+            "[upgrade/rollback] dry run: back from {} to {} using {}; nothing is changed",
+            journal.target_version, journal.from_version, journal.backup_dir
+        );
+        for s in &steps {
+            println!("[upgrade/rollback] {s}");
+        }
+        return Ok(());
+    }
+    let services = crate::runner::default_services(&g.root);
+    let tool = if steps
+        .iter()
+        .any(|s| matches!(s, rollback::Step::RestoreEtcd { .. }))
+    {
+        Some(rollback::find_restore_tool(a.etcdctl.as_deref()).map_err(bad)?)
+    } else {
+        None
+    };
+    let o = rollback::Options {
+        root: &g.root,
+        restore_tool: tool,
+        etcd_endpoint: a.etcd_endpoint.clone(),
+        stop_timeout: duration("--stop-timeout", &a.stop_timeout)?,
+        services: services.as_ref(),
+    };
+    rollback::run(&o, &mut journal, &steps).map_err(failed)?;
+    println!(
+        "[upgrade/rollback] this node is back on {} (backup {})",
+        journal.from_version, journal.backup_dir
+    );
+    Ok(())
 }

@@ -397,6 +397,17 @@ impl Kubeconfig {
         }
     }
 
+    /// Replaces the current cluster's `server`.
+    pub fn set_server(&mut self, url: &str) -> bool {
+        match self.cluster_mut() {
+            Some(c) => {
+                c.insert(s("server"), s(url));
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Re-keys the current context's cluster entry to `new_name` (the context keeps its name),
     /// as kubeadm does with `bootstrap-kubelet.conf` once it knows the cluster's `clusterName`.
     pub fn rename_cluster(&mut self, new_name: &str) -> bool {

@@ -16,7 +16,7 @@ mod create;
 mod read;
 mod sign;
 
-pub use create::{create, CreateOptions, CreateReport};
+pub use create::{control_plane_images, create, CreateOptions, CreateReport};
 pub use read::{
     read_manifest, unpack, unpack_with, verify, UnpackOptions, VerifyOptions, VerifyReport,
     CHANNEL_DEPTH, CHUNK, IMAGES_ARCHIVE,

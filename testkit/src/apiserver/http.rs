@@ -924,6 +924,8 @@ impl FieldReq {
         }
         let actual = match cur {
             Value::String(s) => s.clone(),
+            // A bool field left out is false, as the real server's field conversion says.
+            Value::Null if self.0 == "spec.unschedulable" => "false".into(),
             Value::Null => String::new(),
             other => other.to_string(),
         };

@@ -94,6 +94,71 @@ impl Shared {
     }
 }
 
+/// A cloneable handle on an [`ApiServer`]'s objects (seed, read, remove without going through
+/// HTTP), usable from other threads while the server runs.
+#[derive(Clone)]
+pub struct Store(Arc<Shared>);
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("port", &self.0.port).finish()
+    }
+}
+
+impl Store {
+    /// See [`ApiServer::get`].
+    pub fn get(
+        &self,
+        api_version: &str,
+        kind_plural: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Value> {
+        let key = store::Key::new(api_version, kind_plural, namespace, name);
+        self.0.lock().objects.get(&key).cloned()
+    }
+
+    /// See [`ApiServer::list`].
+    pub fn list(
+        &self,
+        api_version: &str,
+        kind_plural: &str,
+        namespace: Option<&str>,
+    ) -> Vec<Value> {
+        let group = store::group_of(api_version);
+        self.0
+            .lock()
+            .objects
+            .iter()
+            .filter(|(k, _)| {
+                k.group == group
+                    && k.plural == kind_plural
+                    && namespace.is_none_or(|ns| k.namespace == ns)
+            })
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// See [`ApiServer::insert`].
+    pub fn insert(&self, obj: Value) -> anyhow::Result<()> {
+        let mut st = self.0.lock();
+        store::insert(&mut st, obj)
+    }
+
+    /// See [`ApiServer::delete`].
+    pub fn delete(
+        &self,
+        api_version: &str,
+        kind_plural: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> bool {
+        let key = store::Key::new(api_version, kind_plural, namespace, name);
+        let mut st = self.0.lock();
+        store::remove_with_gc(&mut st, &key, true).is_some()
+    }
+}
+
 /// An in-memory API server for tests — not a Kubernetes implementation. Runs on its own thread and
 /// tokio runtime; stops when dropped.
 pub struct ApiServer {
@@ -161,8 +226,7 @@ impl ApiServer {
         namespace: Option<&str>,
         name: &str,
     ) -> Option<Value> {
-        let key = store::Key::new(api_version, kind_plural, namespace, name);
-        self.shared.lock().objects.get(&key).cloned()
+        self.store().get(api_version, kind_plural, namespace, name)
     }
 
     /// All stored objects of one resource, in one namespace (`Some`) or all (`None`), sorted by namespace and name.
@@ -172,18 +236,7 @@ impl ApiServer {
         kind_plural: &str,
         namespace: Option<&str>,
     ) -> Vec<Value> {
-        let group = store::group_of(api_version);
-        self.shared
-            .lock()
-            .objects
-            .iter()
-            .filter(|(k, _)| {
-                k.group == group
-                    && k.plural == kind_plural
-                    && namespace.is_none_or(|ns| k.namespace == ns)
-            })
-            .map(|(_, v)| v.clone())
-            .collect()
+        self.store().list(api_version, kind_plural, namespace)
     }
 
     /// Every stored object (including the built-in namespaces and RBAC defaults), sorted by
@@ -196,8 +249,7 @@ impl ApiServer {
     /// `apiVersion` must name a served resource; uid, resourceVersion and creationTimestamp are
     /// filled in when missing. No authorization, no namespace check.
     pub fn insert(&self, obj: Value) -> anyhow::Result<()> {
-        let mut st = self.shared.lock();
-        store::insert(&mut st, obj)
+        self.store().insert(obj)
     }
 
     /// Remove an object (dependents are garbage-collected as after an API delete). Returns whether it existed.
@@ -208,9 +260,13 @@ impl ApiServer {
         namespace: Option<&str>,
         name: &str,
     ) -> bool {
-        let key = store::Key::new(api_version, kind_plural, namespace, name);
-        let mut st = self.shared.lock();
-        store::remove_with_gc(&mut st, &key, true).is_some()
+        self.store()
+            .delete(api_version, kind_plural, namespace, name)
+    }
+
+    /// A handle on the stored objects that other threads can keep (e.g. a fake kubelet).
+    pub fn store(&self) -> Store {
+        Store(self.shared.clone())
     }
 
     /// Every request answered so far, oldest first.

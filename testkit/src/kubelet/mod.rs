@@ -1,4 +1,5 @@
-//! A **test stand-in** for the kubelet (plus the kube-controller-manager's CSR approver and
+//! Test stand-ins for the kubelet. This module: a **test stand-in** for the kubelet's TLS
+//! bootstrap and registration (plus the kube-controller-manager's CSR approver and
 //! signer) — not a kubelet. End-to-end tests plug it in as the node's service manager so that
 //! "restart the kubelet" does what matters to kubeadm-style workflows:
 //!
@@ -16,6 +17,12 @@
 //! It runs no containers, serves no healthz and never retries in the background: a failed start
 //! is recorded in [`StandInKubelet::log`] (as a crash-looping kubelet would log it) and the
 //! service manager call still succeeds, as `systemctl restart kubelet` does.
+//!
+//! [`static_pods`]: the kubelet's static pod handling (mirror pods) for upgrade tests.
+
+pub mod static_pods;
+
+pub use static_pods::{fnv32a_hex, manifest_hash, FakeKubelet, Failure, JobCompleter};
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

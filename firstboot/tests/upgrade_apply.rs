@@ -1,0 +1,316 @@
+//! `upgrade apply` against `testkit::apiserver`, a real etcd and the stand-in kubelet: a clean
+//! upgrade, a failure injected at each component (that component's old manifest is back, the
+//! journal names it, and running apply again finishes the upgrade), and a crash between
+//! components that the next apply resumes.
+
+mod upgrade_support;
+
+use std::time::Duration;
+
+use firstboot::kube::NoServices;
+use firstboot::runner::journal::PhaseState;
+use firstboot::upgrade::apply::ApplyError;
+use firstboot::upgrade::backup::BackupRecord;
+use firstboot::upgrade::journal::{UpgradeJournal, UpgradeState};
+use testkit::kubelet::{manifest_hash, Failure};
+use upgrade_support::{bundle, image_tag, Cluster, FROM, TO};
+
+const COMPONENTS: [&str; 4] = [
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+];
+
+fn manifests(c: &Cluster) -> Vec<String> {
+    COMPONENTS.iter().map(|n| c.manifest(n)).collect()
+}
+
+#[test]
+fn clean_upgrade_replaces_every_component_and_records_it() {
+    let c = Cluster::start();
+    let before = manifests(&c);
+    let kubelet_before = std::fs::read_to_string(c.path("/var/lib/kubelet/config.yaml")).unwrap();
+    // A cluster-wide kubelet setting changed since the node was set up: the upgrade's
+    // kubelet-config step brings it to the node.
+    let mut kcm = c
+        .server
+        .get("v1", "configmaps", Some("kube-system"), "kubelet-config")
+        .unwrap();
+    let doc = format!("{}maxPods: 99\n", kcm["data"]["kubelet"].as_str().unwrap());
+    kcm["data"]["kubelet"] = doc.into();
+    c.server.insert(kcm).unwrap();
+    assert!(!kubelet_before.contains("maxPods: 99"));
+    let services = NoServices::default();
+    let j = c
+        .apply(&bundle(TO), Duration::from_secs(20), &services, &mut |_| {
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(j.state, UpgradeState::Succeeded);
+    assert_eq!(
+        (j.from_version.as_str(), j.target_version.as_str()),
+        (FROM, TO)
+    );
+    for s in &j.steps {
+        // No controlPlaneEndpoint: kubelet.conf already names this node's API server.
+        let want = if s.name == "kubeconfig" {
+            PhaseState::Skipped
+        } else {
+            PhaseState::Done
+        };
+        assert_eq!(s.state, want, "step {} ({:?})", s.name, s.reason);
+    }
+    // Every control-plane component runs the target version, as the kubelet sees it.
+    for n in &COMPONENTS[1..] {
+        assert_eq!(image_tag(&c.manifest(n)), TO, "{n}");
+    }
+    for n in COMPONENTS {
+        assert_eq!(
+            c.mirror_hash(n),
+            manifest_hash(&c.manifest(n)),
+            "mirror pod of {n}"
+        );
+    }
+    assert_ne!(image_tag(&c.manifest("etcd")), image_tag(&before[0]));
+    // The backup holds the old manifests, under kubeadm's name, and an etcd snapshot.
+    assert!(j
+        .backup_dir
+        .starts_with("/etc/kubernetes/tmp/kubeadm-backup-manifests-"));
+    assert!(j
+        .etcd_backup_dir
+        .starts_with("/etc/kubernetes/tmp/kubeadm-backup-etcd-"));
+    let rec = BackupRecord::read(c.root(), &j.backup_dir).unwrap();
+    for (n, old) in COMPONENTS.iter().zip(&before) {
+        let saved = std::fs::read_to_string(c.path(&format!("{}/{n}.yaml", j.backup_dir))).unwrap();
+        assert_eq!(&saved, old, "backup of {n}");
+    }
+    let snap = c.path(rec.etcd_snapshot.as_deref().unwrap());
+    assert!(std::fs::metadata(&snap).unwrap().len() > 0);
+    assert!(rec
+        .links
+        .iter()
+        .any(|l| l.path == "/usr/local/bin/kubeadm" && l.target.contains(FROM)));
+    // Cluster objects and the node's active version.
+    let cm = c
+        .server
+        .get("v1", "configmaps", Some("kube-system"), "kubeadm-config")
+        .unwrap();
+    let cc = cm["data"]["ClusterConfiguration"].as_str().unwrap();
+    assert!(cc.contains(&format!("kubernetesVersion: {TO}")), "{cc}");
+    let link = std::fs::read_link(c.path("/usr/local/bin/kubeadm")).unwrap();
+    assert_eq!(
+        link.display().to_string(),
+        format!("/opt/kubebake/versions/{TO}/bin/kubeadm")
+    );
+    assert_eq!(services.calls(), ["restart kubelet"]);
+    // kubelet-config: the old file kept under kubeadm's name, the new one from the ConfigMap.
+    let kubelet_now = std::fs::read_to_string(c.path("/var/lib/kubelet/config.yaml")).unwrap();
+    assert!(kubelet_now.contains("maxPods: 99"), "{kubelet_now}");
+    let saved: Vec<_> = std::fs::read_dir(c.path("/etc/kubernetes/tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("kubeadm-kubelet-config-")
+        })
+        .collect();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    assert_eq!(
+        std::fs::read_to_string(saved[0].join("config.yaml")).unwrap(),
+        kubelet_before
+    );
+    // Applying the same version again changes nothing and succeeds.
+    let after = manifests(&c);
+    let again = c
+        .apply(&bundle(TO), Duration::from_secs(20), &services, &mut |_| {
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(again.state, UpgradeState::Succeeded);
+    assert_eq!(manifests(&c), after);
+}
+
+#[test]
+fn a_component_that_does_not_come_up_is_restored_and_named() {
+    for (i, failing) in COMPONENTS.iter().enumerate() {
+        let c = Cluster::start();
+        let before = manifests(&c);
+        let how = if i % 2 == 0 {
+            Failure::NeverRuns
+        } else {
+            Failure::CrashLoop
+        };
+        c.kubelet.fail(failing, how);
+        let services = NoServices::default();
+        let err = c
+            .apply(&bundle(TO), Duration::from_secs(2), &services, &mut |_| {
+                Ok(())
+            })
+            .unwrap_err();
+        let step = format!("control-plane/{failing}");
+        match &err {
+            ApplyError::Step { step: s, error } => {
+                assert_eq!(s, &step);
+                assert!(
+                    error.contains(&format!("upgrading {failing} failed")),
+                    "{error}"
+                );
+                assert!(error.contains("restored"), "{error}");
+            }
+            other => panic!("{failing}: unexpected {other}"),
+        }
+        // The failing component has its old manifest; those before it are upgraded; those
+        // after it were not touched.
+        let now = manifests(&c);
+        for (k, n) in COMPONENTS.iter().enumerate() {
+            if k < i {
+                assert_ne!(
+                    now[k], before[k],
+                    "{n} should be upgraded (failing {failing})"
+                );
+            } else {
+                assert_eq!(
+                    now[k], before[k],
+                    "{n} should be as before (failing {failing})"
+                );
+            }
+        }
+        let j = UpgradeJournal::read(c.root()).unwrap().unwrap();
+        assert_eq!(j.state, UpgradeState::Failed);
+        assert_eq!(j.failed_step.as_deref(), Some(step.as_str()));
+        assert_eq!(j.step_state(&step), PhaseState::Failed);
+        assert!(
+            services.calls().is_empty(),
+            "no kubelet restart after a failure"
+        );
+        // The kubelet runs the old manifest again, then the upgrade is finished by re-running.
+        c.kubelet.heal(failing);
+        c.wait_mirror_current(failing);
+        let j = c
+            .apply(&bundle(TO), Duration::from_secs(20), &services, &mut |_| {
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(j.state, UpgradeState::Succeeded, "{failing}");
+        assert_eq!(
+            j.steps
+                .iter()
+                .find(|s| s.name == "backup")
+                .unwrap()
+                .attempts,
+            1,
+            "the backup is taken once"
+        );
+        assert_eq!(j.steps.iter().find(|s| s.name == step).unwrap().attempts, 2);
+        assert_eq!(image_tag(&c.manifest("kube-scheduler")), TO);
+    }
+}
+
+#[test]
+fn a_crash_between_components_resumes() {
+    let c = Cluster::start();
+    let services = NoServices::default();
+    let err = c
+        .apply(
+            &bundle(TO),
+            Duration::from_secs(20),
+            &services,
+            &mut |step| {
+                if step == "control-plane/kube-apiserver" {
+                    anyhow::bail!("simulated crash")
+                }
+                Ok(())
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(err, ApplyError::Interrupted(ref s) if s == "control-plane/kube-apiserver"));
+    let j = UpgradeJournal::read(c.root()).unwrap().unwrap();
+    assert_eq!(j.state, UpgradeState::Running);
+    assert_eq!(
+        j.step_state("control-plane/kube-apiserver"),
+        PhaseState::Done
+    );
+    assert_eq!(
+        j.step_state("control-plane/kube-controller-manager"),
+        PhaseState::Pending
+    );
+    assert_eq!(image_tag(&c.manifest("kube-apiserver")), TO);
+    assert_eq!(image_tag(&c.manifest("kube-controller-manager")), FROM);
+    let backup_before = j.backup_dir.clone();
+    let j = c
+        .apply(&bundle(TO), Duration::from_secs(20), &services, &mut |_| {
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(j.state, UpgradeState::Succeeded);
+    assert_eq!(
+        j.backup_dir, backup_before,
+        "the same backup serves the resumed upgrade"
+    );
+    for s in &j.steps {
+        assert_eq!(s.attempts, 1, "step {} ran once", s.name);
+    }
+    // The backup still holds the manifests from before the upgrade, not half-upgraded ones.
+    let saved =
+        std::fs::read_to_string(c.path(&format!("{}/kube-apiserver.yaml", j.backup_dir))).unwrap();
+    assert_eq!(image_tag(&saved), FROM);
+    assert_eq!(image_tag(&c.manifest("kube-scheduler")), TO);
+}
+
+#[test]
+fn a_crash_inside_a_component_waits_for_it_on_resume() {
+    let c = Cluster::start();
+    let services = NoServices::default();
+    let cm = "kube-controller-manager";
+    let step = format!("control-plane/{cm}");
+    // The process dies after kube-apiserver; then, as if the next step had written its new
+    // manifest and died before the kubelet ran it, the manifest is new and the step "running".
+    let _ = c.apply(&bundle(TO), Duration::from_secs(20), &services, &mut |s| {
+        if s == "control-plane/kube-apiserver" {
+            anyhow::bail!("crash")
+        }
+        Ok(())
+    });
+    let (_, facts, cfg) = c.target_config();
+    let new = firstboot::upgrade::apply::new_manifests(c.root(), &cfg, &facts, &services).unwrap();
+    c.kubelet.fail(cm, Failure::CrashLoop);
+    let mut j = UpgradeJournal::read(c.root()).unwrap().unwrap();
+    j.start(&step);
+    j.step_mut(&step).outputs.insert(
+        firstboot::upgrade::apply::MIRROR_HASH_BEFORE.into(),
+        c.mirror_hash(cm).unwrap(),
+    );
+    j.write(c.root()).unwrap();
+    let path = c.path(&format!("/etc/kubernetes/manifests/{cm}.yaml"));
+    let old = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        &new[&firstboot::manifests::Component::KubeControllerManager],
+    )
+    .unwrap();
+
+    // Resumed: the equal manifest is not skipped but waited for; it never runs, so the old one
+    // is put back and the step fails naming the component.
+    let err = c
+        .apply(&bundle(TO), Duration::from_secs(2), &services, &mut |_| {
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&err, ApplyError::Step { step: s, .. } if *s == step),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), old);
+    c.kubelet.heal(cm);
+    c.wait_mirror_current(cm);
+    let j = c
+        .apply(&bundle(TO), Duration::from_secs(20), &services, &mut |_| {
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(j.state, UpgradeState::Succeeded);
+    assert_eq!(image_tag(&c.manifest(cm)), TO);
+}
