@@ -924,6 +924,8 @@ impl FieldReq {
         }
         let actual = match cur {
             Value::String(s) => s.clone(),
+            // Boolean fields are selected on their Go value: absent means `false`.
+            Value::Null if self.0 == "spec.unschedulable" => "false".to_string(),
             Value::Null => String::new(),
             other => other.to_string(),
         };
