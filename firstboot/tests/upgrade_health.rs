@@ -1,11 +1,13 @@
-//! Pre-upgrade health checks (spec §14.3 item 3) against the in-memory API server. The server
-//! has no Job controller: the tests play it by marking the Job `Complete` when it appears.
+//! Pre-upgrade checks against the in-memory API server: the health checks (spec §14.3 item 3)
+//! and reading the installed CoreDNS for the CoreDNS checks (§11.1). The server has no Job
+//! controller: the tests play it by marking the Job `Complete` when it appears.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use firstboot::kube::Cluster;
 use firstboot::phases::{CheckOutcome, PlanItem};
+use firstboot::upgrade::coredns::{self, InstalledCoreDns};
 use firstboot::upgrade::health::{self, HealthOptions};
 use serde_json::{json, Value};
 use testkit::apiserver::{ApiServer, ApiServerOptions, TlsMaterial};
@@ -324,4 +326,104 @@ fn pause_image_follows_image_repository() {
     cfg.kubernetes_version = "not-a-version".into();
     let e = health::pause_image(&cfg, None).unwrap_err().to_string();
     assert!(e.contains("kubernetesVersion"), "{e}");
+}
+
+#[test]
+fn transient_errors_are_retried_and_dry_run_creates_nothing() {
+    let env = start();
+    env.server.insert(node("cp1", true, "True", false)).unwrap();
+    write_manifests(env.root.path(), &health::CONTROL_PLANE_COMPONENTS);
+    env.server.fail_next("GET", "/api/v1/nodes", 503);
+    env.server.fail_next("POST", "/jobs", 500);
+    env.server.fail_next("POST", "/jobs", 429);
+    let (items, _) = run_with_controller(&env, &fast(&[]), true);
+    assert_eq!(outcome(&items, "CreateJob"), &CheckOutcome::Ok, "{items:?}");
+    let posts: Vec<u16> = env
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/jobs"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(posts, [500, 429, 201]);
+
+    let env = start();
+    env.server.insert(node("cp1", true, "True", false)).unwrap();
+    write_manifests(env.root.path(), &health::CONTROL_PLANE_COMPONENTS);
+    let mut opts = fast(&[]);
+    opts.dry_run = true;
+    let items = health::check(&env.cluster, env.root.path(), &opts);
+    assert!(matches!(&items[0], PlanItem::Note(n) if n.contains("upgrade-health-check")));
+    assert_eq!(outcome(&items, "CreateJob"), &CheckOutcome::Ok);
+    assert!(jobs(&env.server).is_empty());
+    assert!(env.server.requests().iter().all(|r| r.method == "GET"));
+}
+
+fn coredns_deployment(name: &str, image: &str) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}},
+        "spec": {"selector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            "template": {"metadata": {"labels": {"k8s-app": "kube-dns"}},
+                "spec": {"containers": [{"name": "coredns", "image": image}]}}}})
+}
+
+#[test]
+fn installed_coredns_is_read_like_kubeadm() {
+    let env = start();
+    assert_eq!(coredns::installed(&env.cluster).unwrap(), None);
+
+    let corefile = ".:53 {\n    errors\n    forward . 10.0.0.53\n}\n";
+    env.server
+        .insert(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "coredns", "namespace": "kube-system"},
+            "data": {"Corefile": corefile}}))
+        .unwrap();
+    // ConfigMap without a Deployment: no version (the checks then refuse the empty start version).
+    let info = coredns::installed(&env.cluster).unwrap().unwrap();
+    assert_eq!(info.version, "");
+    assert!(matches!(
+        coredns::check_migration(Some(&info), "v1.14.2"),
+        CheckOutcome::Error(m) if m.contains("start version '' not supported")
+    ));
+
+    env.server
+        .insert(coredns_deployment(
+            "coredns",
+            "registry.example:5000/coredns:v1.13.1",
+        ))
+        .unwrap();
+    assert_eq!(
+        coredns::installed(&env.cluster).unwrap(),
+        Some(InstalledCoreDns {
+            corefile: corefile.into(),
+            version: "v1.13.1".into()
+        })
+    );
+
+    env.server
+        .insert(coredns_deployment(
+            "coredns-extra",
+            "registry.k8s.io/coredns/coredns:v1.12.1",
+        ))
+        .unwrap();
+    let e = coredns::installed(&env.cluster).unwrap_err().to_string();
+    assert!(
+        e.contains("multiple DNS addon deployments found: [coredns coredns-extra]"),
+        "{e}"
+    );
+
+    env.server.delete(
+        "apps/v1",
+        "deployments",
+        Some("kube-system"),
+        "coredns-extra",
+    );
+    env.server
+        .insert(coredns_deployment(
+            "coredns",
+            "registry.example:5000/coredns",
+        ))
+        .unwrap();
+    let e = coredns::installed(&env.cluster).unwrap_err().to_string();
+    assert!(e.contains("unable to find the image tag"), "{e}");
 }

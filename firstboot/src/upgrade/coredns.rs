@@ -1,6 +1,7 @@
 //! Keeping the user's Corefile across a CoreDNS upgrade as kubeadm does (spec §11.1 "ConfigMap
 //! create/update rule" and "Upgrade", §14.3 `CoreDNSUnsupportedPlugins` / `CoreDNSMigration`).
-//! Pure decisions: nothing is read or written here; the add-on phase applies the result.
+//! Pure decisions plus one read ([`installed`]); nothing is written here: the add-on phase
+//! applies the [`CorefileDecision`].
 //!
 //! kubeadm delegates to github.com/coredns/corefile-migration; this module reimplements the part
 //! of it kubeadm uses — `Default`, `Deprecated`, `Unsupported`, `Migrate` (without deprecations) —
@@ -18,6 +19,10 @@
 
 use std::fmt;
 
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ConfigMap;
+
+use crate::kube::Cluster;
 use crate::phases::preflight::apply_ignore;
 use crate::phases::{CheckOutcome, PlanItem};
 
@@ -25,6 +30,8 @@ use crate::phases::{CheckOutcome, PlanItem};
 pub const CHECK_UNSUPPORTED_PLUGINS: &str = "CoreDNSUnsupportedPlugins";
 /// Check name: the Corefile can be migrated to the target version.
 pub const CHECK_MIGRATION: &str = "CoreDNSMigration";
+/// Name of the `kube-system` ConfigMap holding the Corefile.
+pub const COREDNS_CONFIGMAP: &str = "coredns";
 
 /// Errors of Corefile parsing and migration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -1100,28 +1107,75 @@ fn plan_with(
     }
 }
 
-/// The installed CoreDNS, as the upgrade preflight checks see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InstalledCoreDns<'a> {
+/// The installed CoreDNS, as the upgrade preflight checks and the add-on phase see it
+/// (kubeadm's `GetCoreDNSInfo`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledCoreDns {
     /// The `coredns` ConfigMap's Corefile.
-    pub corefile: &'a str,
-    /// The Deployment's image tag (`v1.13.1`).
-    pub version: &'a str,
+    pub corefile: String,
+    /// The image tag of the Deployment labelled `k8s-app=kube-dns` (`v1.13.1`); empty when
+    /// there is no such Deployment.
+    pub version: String,
+}
+
+/// Reads the installed CoreDNS like kubeadm's `GetCoreDNSInfo`: `None` when the `kube-system`
+/// ConfigMap `coredns` does not exist; an error when it has no `Corefile` key, when more than one
+/// Deployment is labelled `k8s-app=kube-dns`, or when its image has no tag.
+pub fn installed(cluster: &Cluster) -> anyhow::Result<Option<InstalledCoreDns>> {
+    let Some(cm) = cluster.get::<ConfigMap>(Some("kube-system"), COREDNS_CONFIGMAP)? else {
+        return Ok(None);
+    };
+    let corefile = cm
+        .data
+        .as_ref()
+        .and_then(|d| d.get("Corefile"))
+        .cloned()
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "ConfigMap kube-system/{COREDNS_CONFIGMAP}: unable to find the CoreDNS Corefile data"
+            )
+        })?;
+    let deployments =
+        cluster.list::<Deployment>(Some("kube-system"), Some("k8s-app=kube-dns"), None)?;
+    let version = match deployments.as_slice() {
+        [] => String::new(),
+        [d] => {
+            let image = d
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.spec.as_ref())
+                .and_then(|s| s.containers.first())
+                .and_then(|c| c.image.clone())
+                .unwrap_or_default();
+            match image.rsplit_once(':') {
+                Some((_, tag)) if !tag.contains('/') => tag.to_string(),
+                _ => anyhow::bail!(
+                    "Deployment kube-system/{}: unable to find the image tag: {image:?}",
+                    d.metadata.name.as_deref().unwrap_or_default()
+                ),
+            }
+        }
+        many => anyhow::bail!(
+            "multiple DNS addon deployments found: [{}]",
+            many.iter()
+                .map(|d| d.metadata.name.clone().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    };
+    Ok(Some(InstalledCoreDns { corefile, version }))
 }
 
 /// `CoreDNSUnsupportedPlugins`: fails when the Corefile holds plugins/options the migration does
 /// not know (they would be carried over untouched).
-pub fn check_unsupported_plugins(
-    installed: Option<InstalledCoreDns<'_>>,
-    to: &str,
-) -> CheckOutcome {
+pub fn check_unsupported_plugins(installed: Option<&InstalledCoreDns>, to: &str) -> CheckOutcome {
     let Some(i) = installed else {
         return CheckOutcome::Ok;
     };
-    if norm(i.version) == norm(to) {
+    if norm(&i.version) == norm(to) {
         return CheckOutcome::Ok;
     }
-    match unsupported_plugins(i.version, to, i.corefile) {
+    match unsupported_plugins(&i.version, to, &i.corefile) {
         Err(e) => CheckOutcome::Error(e.to_string()),
         Ok(n) if n.is_empty() => CheckOutcome::Ok,
         Ok(n) => CheckOutcome::Error(format!(
@@ -1135,11 +1189,11 @@ pub fn check_unsupported_plugins(
 }
 
 /// `CoreDNSMigration`: fails when the Corefile cannot be migrated to `to`.
-pub fn check_migration(installed: Option<InstalledCoreDns<'_>>, to: &str) -> CheckOutcome {
+pub fn check_migration(installed: Option<&InstalledCoreDns>, to: &str) -> CheckOutcome {
     let Some(i) = installed else {
         return CheckOutcome::Ok;
     };
-    match migrate(i.version, to, i.corefile) {
+    match migrate(&i.version, to, &i.corefile) {
         Ok(_) => CheckOutcome::Ok,
         Err(e) => CheckOutcome::Error(format!("CoreDNS will not be upgraded: {e}")),
     }
@@ -1148,7 +1202,7 @@ pub fn check_migration(installed: Option<InstalledCoreDns<'_>>, to: &str) -> Che
 /// Both CoreDNS preflight checks, in kubeadm's order, with `ignorePreflightErrors` applied.
 /// `installed` is `None` when the cluster runs no kubeadm CoreDNS (nothing to migrate).
 pub fn preflight_checks(
-    installed: Option<InstalledCoreDns<'_>>,
+    installed: Option<&InstalledCoreDns>,
     to: &str,
     ignore: &[String],
 ) -> Vec<PlanItem> {
@@ -1365,9 +1419,9 @@ corp.internal:53 {
             );
         }
         let ok = preflight_checks(
-            Some(InstalledCoreDns {
-                corefile: CUSTOM,
-                version: "v1.13.1",
+            Some(&InstalledCoreDns {
+                corefile: CUSTOM.into(),
+                version: "v1.13.1".into(),
             }),
             "v1.14.2",
             &[],
@@ -1403,10 +1457,11 @@ corp.internal:53 {
             &"Option \"frobnicate\" in plugin \"forward\" is unsupported by this migration tool in 1.13.2."
                 .to_string()
         ));
-        let installed = Some(InstalledCoreDns {
-            corefile: &corefile,
-            version: "v1.13.1",
-        });
+        let info = InstalledCoreDns {
+            corefile: corefile.clone(),
+            version: "v1.13.1".into(),
+        };
+        let installed = Some(&info);
         match check_unsupported_plugins(installed, "v1.14.2") {
             CheckOutcome::Error(m) => {
                 assert!(
@@ -1420,9 +1475,9 @@ corp.internal:53 {
         // Same version: nothing to migrate, nothing reported.
         assert_eq!(
             check_unsupported_plugins(
-                Some(InstalledCoreDns {
-                    corefile: &corefile,
-                    version: "v1.14.2"
+                Some(&InstalledCoreDns {
+                    corefile: corefile.clone(),
+                    version: "v1.14.2".into()
                 }),
                 "v1.14.2"
             ),
@@ -1474,10 +1529,11 @@ corp.internal:53 {
                 to: "1.13.1".into()
             }
         );
-        let installed = Some(InstalledCoreDns {
-            corefile: CUSTOM,
-            version: "v1.10.1",
-        });
+        let info = InstalledCoreDns {
+            corefile: CUSTOM.into(),
+            version: "v1.10.1".into(),
+        };
+        let installed = Some(&info);
         let items = preflight_checks(installed, "v1.14.2", &[]);
         for i in &items {
             assert!(

@@ -61,6 +61,9 @@ pub struct HealthOptions {
     /// How long the schedulable-Node list, the Job create and the wait for `Complete` are
     /// each retried (60 s).
     pub job_timeout: Duration,
+    /// `--dry-run`: create no Job (kubeadm only prints that it would); the read-only checks
+    /// still run.
+    pub dry_run: bool,
 }
 
 impl HealthOptions {
@@ -71,6 +74,7 @@ impl HealthOptions {
             pause_image: pause_image.into(),
             poll_interval: JOB_POLL_INTERVAL,
             job_timeout: JOB_TIMEOUT,
+            dry_run: false,
         }
     }
 
@@ -155,22 +159,30 @@ pub fn job_name(now: SystemTime) -> String {
 /// `StaticPodManifest`) against `cluster` and the manifests under `root`. Errors of checks
 /// listed in `ignorePreflightErrors` come back as [`CheckOutcome::Ignored`]; the caller fails
 /// when any [`CheckOutcome::Error`] remains (see [`errors`]).
+/// With [`HealthOptions::dry_run`] no Job is created: a [`PlanItem::Note`] says what would be.
 pub fn check(cluster: &Cluster, root: &Path, opts: &HealthOptions) -> Vec<PlanItem> {
+    let mut items = Vec::new();
+    let create = if opts.dry_run {
+        items.push(PlanItem::Note(format!(
+            "would create the Job with the prefix {JOB_PREFIX:?} in namespace {JOB_NAMESPACE:?} and wait until it completes"
+        )));
+        CheckOutcome::Ok
+    } else {
+        create_job(cluster, opts)
+    };
     let results = [
-        (CREATE_JOB, create_job(cluster, opts)),
+        (CREATE_JOB, create),
         (
             CONTROL_PLANE_NODES_READY,
             control_plane_nodes_ready(cluster),
         ),
         (STATIC_POD_MANIFEST, static_pod_manifests(root)),
     ];
-    results
-        .into_iter()
-        .map(|(name, outcome)| PlanItem::Check {
-            name: name.to_string(),
-            outcome: apply_ignore(name, outcome, &opts.ignore_preflight_errors),
-        })
-        .collect()
+    items.extend(results.into_iter().map(|(name, outcome)| PlanItem::Check {
+        name: name.to_string(),
+        outcome: apply_ignore(name, outcome, &opts.ignore_preflight_errors),
+    }));
+    items
 }
 
 /// The `name: message` of every check in `items` that failed and was not ignored.
