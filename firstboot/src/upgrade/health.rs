@@ -253,10 +253,12 @@ fn create_job(cluster: &Cluster, opts: &HealthOptions) -> CheckOutcome {
     let timeout = opts.job_timeout;
     tracing::debug!("creating Job {JOB_NAMESPACE}/{name}");
     if let Err(e) = poll(opts.poll_interval, timeout, || {
-        cluster
-            .block_on(jobs.create(&pp, &job))
-            .map(|_| Some(()))
-            .map_err(|e| e.to_string())
+        match cluster.block_on(jobs.create(&pp, &job)) {
+            Ok(_) => Ok(Some(())),
+            // The name is this run's own: a create retried after a lost answer finds the Job.
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok(Some(())),
+            Err(e) => Err(e.to_string()),
+        }
     }) {
         return CheckOutcome::Error(format!(
             "could not create Job {name:?} in the namespace {JOB_NAMESPACE:?}, retried for {timeout:?}: {e}"
