@@ -1073,6 +1073,14 @@ fn plan_with(
     }
     let changes = match status_notices(table, from, to, corefile, false) {
         Ok(c) => c,
+        Err(e @ CorefileError::Parse { .. }) => {
+            return CorefileDecision::Keep {
+                reason: format!(
+                    "the CoreDNS configuration will not be migrated: {e}; the existing CoreDNS Corefile configuration has been retained"
+                ),
+                warning: true,
+            }
+        }
         Err(e) => {
             return CorefileDecision::Keep {
                 reason: format!(
@@ -1521,6 +1529,19 @@ corp.internal:53 {
             ),
             CorefileDecision::Replace(new_default.clone())
         );
+        // A Corefile the migration cannot read is kept, with the line named.
+        match plan_corefile(
+            Some(".:53 {\n    errors\n"),
+            "v1.13.1",
+            "v1.14.2",
+            &new_default,
+        ) {
+            CorefileDecision::Keep { warning, reason } => {
+                assert!(warning);
+                assert!(reason.contains("Corefile line 2: missing '}'"), "{reason}");
+            }
+            d => panic!("{d:?}"),
+        }
         // Downgrades are not migrations.
         assert_eq!(
             migrate("1.14.2", "1.13.1", CUSTOM).unwrap_err(),
