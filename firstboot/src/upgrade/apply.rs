@@ -553,8 +553,14 @@ pub fn apply(
         )?;
         if req.kind == Kind::Apply {
             let pause = pause_image(req, env.services).map_err(bad)?;
-            let warnings = super::health::check_all(cluster, root, &pause, &req.job_wait)
-                .map_err(ApplyError::Unhealthy)?;
+            let warnings = super::health::check_all(
+                cluster,
+                root,
+                &pause,
+                &req.job_wait,
+                &req.config.node_registration().ignore_preflight_errors,
+            )
+            .map_err(ApplyError::Unhealthy)?;
             for w in warnings {
                 tracing::warn!("[upgrade/health] {w}");
             }

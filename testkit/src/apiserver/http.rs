@@ -1004,6 +1004,26 @@ mod tests {
     }
 
     #[test]
+    fn unschedulable_field_selector_treats_absent_as_false() {
+        let m = |obj: &Value, sel: &str| {
+            let nodes = store::RESOURCES
+                .iter()
+                .find(|r| r.group.is_empty() && r.plural == "nodes")
+                .unwrap();
+            parse_field_selector(nodes, sel)
+                .unwrap()
+                .iter()
+                .all(|r| r.matches(obj))
+        };
+        let plain = json!({"metadata": {"name": "n1"}});
+        let cordoned = json!({"metadata": {"name": "n2"}, "spec": {"unschedulable": true}});
+        assert!(m(&plain, "spec.unschedulable=false"));
+        assert!(!m(&cordoned, "spec.unschedulable=false"));
+        assert!(m(&cordoned, "spec.unschedulable=true"));
+        assert!(!m(&plain, "spec.unschedulable=true"));
+    }
+
+    #[test]
     fn percent_decoding() {
         assert_eq!(percent_decode("system%3Anode"), "system:node");
         assert_eq!(percent_decode("a%"), "a%");

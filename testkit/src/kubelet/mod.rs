@@ -22,7 +22,7 @@
 
 pub mod static_pods;
 
-pub use static_pods::{fnv32a_hex, manifest_hash, FakeKubelet, Failure, JobCompleter};
+pub use static_pods::{fnv32a_hex, manifest_hash, Failure, FakeKubelet, JobCompleter};
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

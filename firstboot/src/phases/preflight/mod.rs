@@ -70,6 +70,18 @@ pub fn binary_version(bin: &Path, args: &[&str]) -> Result<String, String> {
         })
 }
 
+/// kubeadm's `ignorePreflightErrors`: an error of check `name` becomes
+/// [`CheckOutcome::Ignored`] when `ignore` lists the name (case-insensitive) or `all`.
+pub fn apply_ignore(name: &str, outcome: CheckOutcome, ignore: &[String]) -> CheckOutcome {
+    let ignored = ignore
+        .iter()
+        .any(|i| i.eq_ignore_ascii_case("all") || i.eq_ignore_ascii_case(name));
+    match outcome {
+        CheckOutcome::Error(m) if ignored => CheckOutcome::Ignored(m),
+        o => o,
+    }
+}
+
 struct Checks<'a> {
     ctx: &'a Context<'a>,
     ignore: Vec<String>,
@@ -79,14 +91,7 @@ struct Checks<'a> {
 impl Checks<'_> {
     fn push(&mut self, name: impl Into<String>, outcome: CheckOutcome) {
         let name = name.into();
-        let ignored = self
-            .ignore
-            .iter()
-            .any(|i| i == "all" || i.eq_ignore_ascii_case(&name));
-        let outcome = match outcome {
-            CheckOutcome::Error(m) if ignored => CheckOutcome::Ignored(m),
-            o => o,
-        };
+        let outcome = apply_ignore(&name, outcome, &self.ignore);
         self.items.push(PlanItem::Check { name, outcome });
     }
 
