@@ -76,7 +76,8 @@ fn unhealthy_clusters_are_refused_before_any_change() {
         })
         .unwrap();
     assert_eq!(job["spec"]["backoffLimit"], 0);
-    assert_eq!(job["spec"]["ttlSecondsAfterFinished"], 65);
+    // The Job outlives the wait: the wait (3 s in this test, kubeadm's 60 s by default) + 5 s.
+    assert_eq!(job["spec"]["ttlSecondsAfterFinished"], 8);
     let pod = &job["spec"]["template"]["spec"];
     assert_eq!(pod["restartPolicy"], "Never");
     assert_eq!(pod["securityContext"]["runAsUser"], 999);

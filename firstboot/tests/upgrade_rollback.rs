@@ -68,7 +68,13 @@ fn rollback_restores_etcd_data_manifests_and_links() {
     rollback::run(&o, &mut journal, &steps).unwrap();
     assert_eq!(journal.state, UpgradeState::RolledBack);
 
-    // etcd runs on the restored data.
+    // etcd runs on the restored data (the kubelet stand-in restarts it when it sees the
+    // manifest back, on its next poll).
+    testkit::wait_until(
+        "the kubelet stand-in restarts etcd",
+        Duration::from_secs(30),
+        || c.etcd.lock().unwrap().is_running(),
+    );
     c.etcd.lock().unwrap().wait_healthy(Duration::from_secs(30));
     let etcd = c.etcd_client();
     assert_eq!(

@@ -720,8 +720,9 @@ impl Phase for Addon {
         Ok(plan)
     }
 
-    /// Applies the objects, keeping an existing CoreDNS replica count and a user-edited
-    /// Corefile.
+    /// Applies the objects, keeping an existing CoreDNS replica count, and a user-edited
+    /// Corefile as kubeadm does (`upgrade::coredns::plan_corefile`: a known default is replaced,
+    /// a customised one kept, or migrated when the CoreDNS version requires it).
     fn apply(
         &self,
         ctx: &Context,
@@ -744,18 +745,35 @@ impl Phase for Addon {
                             }
                         }
                         "ConfigMap" => {
-                            if let Some(live) = cluster.get::<ConfigMap>(ns, &o.name)? {
-                                let current = live
-                                    .data
-                                    .and_then(|d| d.get("Corefile").cloned())
-                                    .unwrap_or_default();
-                                let ours = o.body["data"]["Corefile"].as_str().unwrap_or("");
-                                if !current.trim().is_empty() && current != ours {
-                                    tracing::info!(
-                                        "keeping the existing CoreDNS Corefile (changed by the user)"
-                                    );
-                                    progress(i + 1);
-                                    continue;
+                            if let Some(live) = crate::upgrade::coredns::installed(cluster)? {
+                                let ours = o.body["data"]["Corefile"]
+                                    .as_str()
+                                    .unwrap_or("")
+                                    .to_string();
+                                let to = planned_coredns_version(plan).unwrap_or_default();
+                                use crate::upgrade::coredns::{plan_corefile, CorefileDecision};
+                                match plan_corefile(Some(&live.corefile), &live.version, &to, &ours)
+                                {
+                                    CorefileDecision::Replace(_) => {}
+                                    CorefileDecision::Migrate { corefile, backup } => {
+                                        println!(
+                                            "[addons] migrating the CoreDNS Corefile from {} to {to}; the previous one is kept as Corefile-backup",
+                                            live.version
+                                        );
+                                        o.body["data"]["Corefile"] = corefile.into();
+                                        o.body["data"]["Corefile-backup"] = backup.into();
+                                    }
+                                    CorefileDecision::Keep { reason, warning } => {
+                                        if warning {
+                                            println!("[addons] WARNING: {reason}");
+                                        } else {
+                                            tracing::info!(
+                                                "keeping the existing CoreDNS Corefile: {reason}"
+                                            );
+                                        }
+                                        progress(i + 1);
+                                        continue;
+                                    }
                                 }
                             }
                         }
@@ -768,4 +786,16 @@ impl Phase for Addon {
         }
         Ok(())
     }
+}
+
+/// The CoreDNS image tag the plan deploys (`v1.14.2`).
+fn planned_coredns_version(plan: &Plan) -> Option<String> {
+    plan.items.iter().find_map(|i| match i {
+        PlanItem::Object(o) if o.resource.kind == "Deployment" && o.name == "coredns" => o.body
+            ["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .and_then(|img| img.rsplit_once(':'))
+            .map(|(_, tag)| tag.to_string()),
+        _ => None,
+    })
 }

@@ -260,7 +260,10 @@ fn context<'a>(
 }
 
 /// The pause image of the target (the `CreateJob` health check runs it).
-pub fn pause_image(req: &Request, services: &dyn ServiceManager) -> anyhow::Result<String> {
+pub fn target_images(
+    req: &Request,
+    services: &dyn ServiceManager,
+) -> anyhow::Result<manifests::Images> {
     let ctx = context(req.root, req.config, req.facts, None, services);
     let p = phases::params::control_plane_params(&ctx)?;
     let c = &req.config.cluster;
@@ -273,7 +276,7 @@ pub fn pause_image(req: &Request, services: &dyn ServiceManager) -> anyhow::Resu
             proxy_disabled: c.proxy.disabled,
         },
     )?;
-    Ok(images.pause)
+    Ok(images)
 }
 
 /// The version running now and the kubelets: from the cluster (highest kube-apiserver, Nodes),
@@ -552,7 +555,46 @@ pub fn apply(
             &kubelets,
         )?;
         if req.kind == Kind::Apply {
-            let pause = pause_image(req, env.services).map_err(bad)?;
+            let images = target_images(req, env.services).map_err(bad)?;
+            let pause = images.pause.clone();
+            // CoreDNSUnsupportedPlugins / CoreDNSMigration (spec §14.3), before the health checks.
+            if !req.config.cluster.dns.disabled {
+                let installed = super::coredns::installed(cluster).map_err(bad)?;
+                let to = images
+                    .coredns
+                    .rsplit_once(':')
+                    .map(|(_, t)| t.to_string())
+                    .unwrap_or_default();
+                let items = super::coredns::preflight_checks(
+                    installed.as_ref(),
+                    &to,
+                    &req.config.node_registration().ignore_preflight_errors,
+                );
+                let failures: Vec<super::health::CheckFailure> = items
+                    .into_iter()
+                    .filter_map(|i| match i {
+                        phases::PlanItem::Check {
+                            name,
+                            outcome: phases::CheckOutcome::Error(message),
+                        } => Some(super::health::CheckFailure {
+                            check: name,
+                            message,
+                        }),
+                        phases::PlanItem::Check {
+                            name,
+                            outcome:
+                                phases::CheckOutcome::Warning(m) | phases::CheckOutcome::Ignored(m),
+                        } => {
+                            tracing::warn!("[upgrade/preflight] [{name}] {m}");
+                            None
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                if !failures.is_empty() {
+                    return Err(ApplyError::Unhealthy(failures));
+                }
+            }
             let warnings = super::health::check_all(
                 cluster,
                 root,

@@ -1184,7 +1184,7 @@ pub fn check_unsupported_plugins(installed: Option<&InstalledCoreDns>, to: &str)
         return CheckOutcome::Ok;
     }
     match unsupported_plugins(&i.version, to, &i.corefile) {
-        Err(e) => CheckOutcome::Error(e.to_string()),
+        Err(e) => unknown_version_warning(e),
         Ok(n) if n.is_empty() => CheckOutcome::Ok,
         Ok(n) => CheckOutcome::Error(format!(
             "CoreDNS cannot migrate the following plugins:\n[{}]",
@@ -1203,7 +1203,24 @@ pub fn check_migration(installed: Option<&InstalledCoreDns>, to: &str) -> CheckO
     };
     match migrate(&i.version, to, &i.corefile) {
         Ok(_) => CheckOutcome::Ok,
+        Err(e @ (CorefileError::UnsupportedVersion(_) | CorefileError::NoPath { .. })) => {
+            unknown_version_warning(e)
+        }
         Err(e) => CheckOutcome::Error(format!("CoreDNS will not be upgraded: {e}")),
+    }
+}
+
+/// A CoreDNS version this build's migration table does not know is this build's gap, not the
+/// cluster's fault: the checks warn, and the add-on step keeps a customised Corefile unchanged
+/// (a default one is still replaced). Other errors fail the check.
+fn unknown_version_warning(e: CorefileError) -> CheckOutcome {
+    match e {
+        CorefileError::UnsupportedVersion(_) | CorefileError::NoPath { .. } => {
+            CheckOutcome::Warning(format!(
+                "{e}; this build's Corefile migration table does not cover it, so a customised Corefile is kept unchanged"
+            ))
+        }
+        e => CheckOutcome::Error(e.to_string()),
     }
 }
 
@@ -1555,21 +1572,31 @@ corp.internal:53 {
             version: "v1.10.1".into(),
         };
         let installed = Some(&info);
+        // A version outside this build's table is the table's gap: a warning, not a refusal.
         let items = preflight_checks(installed, "v1.14.2", &[]);
         for i in &items {
             assert!(
-                matches!(i, PlanItem::Check { outcome: CheckOutcome::Error(m), .. } if m.contains("start version '1.10.1' not supported")),
+                matches!(i, PlanItem::Check { outcome: CheckOutcome::Warning(m), .. } if m.contains("start version '1.10.1' not supported") && m.contains("kept unchanged")),
                 "{i:?}"
             );
         }
-        let ignored = preflight_checks(installed, "v1.14.2", &["all".into()]);
-        assert!(ignored.iter().all(|i| matches!(
-            i,
-            PlanItem::Check {
-                outcome: CheckOutcome::Ignored(_),
-                ..
-            }
-        )));
+        // The same for a target newer than the table (CoreDNS of a later Kubernetes).
+        let info_known = InstalledCoreDns {
+            corefile: CUSTOM.into(),
+            version: "v1.14.2".into(),
+        };
+        for i in &preflight_checks(Some(&info_known), "v1.99.0", &[]) {
+            assert!(
+                matches!(
+                    i,
+                    PlanItem::Check {
+                        outcome: CheckOutcome::Warning(_),
+                        ..
+                    }
+                ),
+                "{i:?}"
+            );
+        }
         // No CoreDNS installed: nothing to check.
         assert!(preflight_checks(None, "v1.14.2", &[])
             .iter()
