@@ -158,8 +158,12 @@ pub fn local_endpoint(ctx: &Context) -> Option<String> {
     ))
 }
 
-/// A client from `kubeconfig` with every cluster's server replaced by `server` (in memory).
-async fn client_for(kubeconfig: &Path, server: Option<&str>) -> anyhow::Result<kube::Client> {
+/// A client from `kubeconfig` with every cluster's server replaced by `server` (in memory), and
+/// the API server URL it talks to (for error messages).
+async fn client_for(
+    kubeconfig: &Path,
+    server: Option<&str>,
+) -> anyhow::Result<(kube::Client, String)> {
     let mut kc = kube::config::Kubeconfig::read_from(kubeconfig)
         .map_err(|e| anyhow::anyhow!("kubeconfig {}: {e}", kubeconfig.display()))?;
     if let Some(server) = server {
@@ -167,14 +171,21 @@ async fn client_for(kubeconfig: &Path, server: Option<&str>) -> anyhow::Result<k
             c.server = Some(server.to_string());
         }
     }
+    let url = kc
+        .clusters
+        .iter()
+        .filter_map(|c| c.cluster.as_ref()?.server.clone())
+        .next()
+        .unwrap_or_default();
     let mut config =
         kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
             .await
             .map_err(|e| anyhow::anyhow!("kubeconfig {}: {e}", kubeconfig.display()))?;
     config.connect_timeout = Some(Duration::from_secs(5));
     config.read_timeout = Some(Duration::from_secs(10));
-    kube::Client::try_from(config)
-        .map_err(|e| anyhow::anyhow!("kubeconfig {}: {e}", kubeconfig.display()))
+    let client = kube::Client::try_from(config)
+        .map_err(|e| anyhow::anyhow!("kubeconfig {}: {e}", kubeconfig.display()))?;
+    Ok((client, url))
 }
 
 /// Outcome of trying to create the ClusterRoleBinding with one client.
@@ -184,7 +195,7 @@ enum CreateOutcome {
 }
 
 async fn create_crb(
-    client: kube::Client,
+    (client, url): (kube::Client, String),
     who: &str,
     timeout: Duration,
     stop_on_forbidden: bool,
@@ -203,7 +214,7 @@ async fn create_crb(
         };
         if Instant::now() >= deadline {
             anyhow::bail!(
-                "cannot create ClusterRoleBinding {CLUSTER_ADMINS} with {who} within {timeout:?}: {last}"
+                "cannot create ClusterRoleBinding {CLUSTER_ADMINS} with {who} at the API server {url} within {timeout:?}: {last}"
             );
         }
         tokio::time::sleep(API_RETRY_INTERVAL).await;
