@@ -220,7 +220,7 @@ def boot(root, version, modes_file):
         expect(row and ph.get(name, {}).get("state", "?") in row[0],
                f"guest `firstboot status`: row of {name} {row[:1]} does not show {ph.get(name, {}).get('state')}")
     expect("exit=1" in table or "exit=0" in table or "exit=" in table, "no exit status of `firstboot status`")
-    finish("first boot: node-local phases done, kubeadm's files and modes, kubelet started by systemd "
+    finish("boot: node-local phases done, kubeadm's files and modes, kubelet started by systemd "
            "with kubeadm's flags, pre-imported images, wait-control-plane failed on the API server")
 
 
@@ -281,7 +281,9 @@ def resume(first, second, reference):
     if "certs" in done_before:
         for f in ["/etc/kubernetes/pki/ca.crt", "/etc/kubernetes/pki/ca.key", "/etc/kubernetes/pki/apiserver.crt"]:
             expect(sha(first, f) and sha(first, f) == sha(second, f), f"{f} changed across the reboot")
-    finish(f"resume: {', '.join(done_before)} kept from the first run, the rest ran once more, same end state")
+    again = [n for n in NODE_LOCAL + ["wait-control-plane"] if a.get(n, {}).get("state") == "running"]
+    finish(f"resume: {', '.join(done_before)} kept from the killed run, {', '.join(again) or 'no phase'} "
+           "run again from a clean state, the rest once; same end state as the uninterrupted boot")
 
 
 def upgrade(root, next_version):
