@@ -168,6 +168,8 @@ size_mb=$(($(du -sm "$WORK/upgrade-media" | cut -f1) + 32))
 mke2fs -q -t ext4 -L kbupgrade -d "$WORK/upgrade-media" "$WORK/upgrade.img" "${size_mb}M"
 
 VM_PID=""
+# A failing step never leaves this test's VM running.
+trap 'if [ -n "$VM_PID" ]; then kill "$VM_PID" 2>/dev/null || true; fi' EXIT
 # start_vm NAME DISK [EXTRA_DRIVE]: boots DISK (qcow2) with the seed, in the background.
 start_vm() {
   local name="$1" disk="$2" extra="${3:-}"
@@ -196,6 +198,7 @@ wait_vm() {
     sleep 2
   done
   wait "$VM_PID" || fail "$name: qemu exited with $? ($WORK/$name.qemu.log)"
+  VM_PID=""
 }
 BOOT_DIRS=(/etc/kubernetes /etc/kubebake /var/lib/kubelet /var/lib/kubebake/firstboot /var/lib/kubebake/incoming
   /var/lib/kubebake-vmtest /var/lib/cloud/data /usr/share/kubebake /var/log)
@@ -232,6 +235,7 @@ while ! grep -qF "$KILL_AFTER" "$WORK/boot-b1.serial.log" 2>/dev/null; do
 done
 kill -KILL "$VM_PID"
 wait "$VM_PID" 2>/dev/null || true
+VM_PID=""
 echo "killed the VM $(($(date +%s) - t))s after it started"
 timed "boot killed part-way" $(($(date +%s) - t))
 extract "$WORK/boot-b.qcow2" "$WORK/boot-b1-root" "${BOOT_DIRS[@]}"
