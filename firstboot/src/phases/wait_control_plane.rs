@@ -487,3 +487,43 @@ impl Phase for WaitControlPlane {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_api_server_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let admin = dir.path().join("admin.conf");
+        std::fs::write(
+            &admin,
+            "apiVersion: v1\nkind: Config\n\
+             clusters:\n- name: c\n  cluster:\n    server: https://192.0.2.1:6443\n    insecure-skip-tls-verify: true\n\
+             users:\n- name: u\n  user:\n    token: not-a-secret\n\
+             contexts:\n- name: x\n  context:\n    cluster: c\n    user: u\n\
+             current-context: x\n",
+        )
+        .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // Nothing listens on port 1: every attempt is refused until the timeout.
+        let e = ensure_cluster_admins(
+            &rt,
+            &admin,
+            &dir.path().join("super-admin.conf"),
+            Some("https://127.0.0.1:1"),
+            Duration::from_millis(600),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains(&format!(
+                "with {ADMIN_CONF} at the API server https://127.0.0.1:1 within"
+            )),
+            "{e}"
+        );
+    }
+}
