@@ -51,6 +51,8 @@ build {
       "sudo systemctl is-active --quiet containerd || sudo systemctl enable --now containerd",
       "if [ -n \"$PUBLIC_KEY\" ]; then sudo bake stage \"$BUNDLE\" --root / --import-images --public-key \"$PUBLIC_KEY\"; else sudo bake stage \"$BUNDLE\" --root / --import-images; fi",
       "sudo bake check --root / --fix",
+      # containerd's own view of the imported images (name, digest, pinned label) in the build log.
+      "sudo ctr -n k8s.io images ls",
     ]
   }
 

@@ -305,7 +305,10 @@ pub fn load_config(
 fn dispatch(cli: &Cli, fault: Option<&FaultHook>) -> Result<(), CliError> {
     let g = &cli.global;
     match &cli.command {
-        Command::Run(flags) => workflow(g, None, flags, None, fault),
+        Command::Run(flags) => {
+            persist_boot_inputs(&g.root);
+            workflow(g, None, flags, None, fault)
+        }
         Command::Init(a) => workflow(g, Some(Mode::Init), &a.flags, a.phase.as_ref(), fault),
         Command::Join(a) => workflow(g, Some(Mode::Join), &a.flags, a.phase.as_ref(), fault),
         Command::Status(a) => status(g, a.output),
@@ -315,6 +318,20 @@ fn dispatch(cli: &Cli, fault: Option<&FaultHook>) -> Result<(), CliError> {
         Command::Userdata(c) => userdata::run(g, c),
         Command::Token(c) => token::run(g, c),
         Command::Reset(a) => reset_cmd(g, a),
+    }
+}
+
+/// `firstboot run` on a node (root `/`): flush the node's file system before the first phase.
+/// cloud-init writes the configuration and the CA keys without syncing them; once the journal
+/// (synced) records phases as done, a power loss must not leave those inputs empty on the next
+/// boot (found by the VM test: a kill right after `certs` lost cloud-init's unsynced files).
+fn persist_boot_inputs(root: &std::path::Path) {
+    if root != std::path::Path::new("/") {
+        return;
+    }
+    let synced = std::fs::File::open(root).and_then(|d| Ok(rustix::fs::syncfs(&d)?));
+    if let Err(e) = synced {
+        tracing::warn!("cannot sync the file system of {}: {e}", root.display());
     }
 }
 

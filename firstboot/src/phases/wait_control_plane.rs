@@ -159,8 +159,12 @@ pub fn local_endpoint(ctx: &Context) -> Option<String> {
     ))
 }
 
-/// A client from `kubeconfig` with every cluster's server replaced by `server` (in memory).
-async fn client_for(kubeconfig: &Path, server: Option<&str>) -> anyhow::Result<kube::Client> {
+/// A client from `kubeconfig` with every cluster's server replaced by `server` (in memory), and
+/// the API server URL it talks to (for error messages).
+async fn client_for(
+    kubeconfig: &Path,
+    server: Option<&str>,
+) -> anyhow::Result<(kube::Client, String)> {
     let mut kc = kube::config::Kubeconfig::read_from(kubeconfig)
         .map_err(|e| anyhow::anyhow!("kubeconfig {}: {e}", kubeconfig.display()))?;
     if let Some(server) = server {
@@ -168,14 +172,21 @@ async fn client_for(kubeconfig: &Path, server: Option<&str>) -> anyhow::Result<k
             c.server = Some(server.to_string());
         }
     }
+    let url = kc
+        .clusters
+        .iter()
+        .filter_map(|c| c.cluster.as_ref()?.server.clone())
+        .next()
+        .unwrap_or_default();
     let mut config =
         kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
             .await
             .map_err(|e| anyhow::anyhow!("kubeconfig {}: {e}", kubeconfig.display()))?;
     config.connect_timeout = Some(Duration::from_secs(5));
     config.read_timeout = Some(Duration::from_secs(10));
-    kube::Client::try_from(config)
-        .map_err(|e| anyhow::anyhow!("kubeconfig {}: {e}", kubeconfig.display()))
+    let client = kube::Client::try_from(config)
+        .map_err(|e| anyhow::anyhow!("kubeconfig {}: {e}", kubeconfig.display()))?;
+    Ok((client, url))
 }
 
 /// Outcome of trying to create the ClusterRoleBinding with one client.
@@ -185,7 +196,7 @@ enum CreateOutcome {
 }
 
 async fn create_crb(
-    client: kube::Client,
+    (client, url): (kube::Client, String),
     who: &str,
     timeout: Duration,
     stop_on_forbidden: bool,
@@ -204,7 +215,7 @@ async fn create_crb(
         };
         if Instant::now() >= deadline {
             anyhow::bail!(
-                "cannot create ClusterRoleBinding {CLUSTER_ADMINS} with {who} within {timeout:?}: {last}"
+                "cannot create ClusterRoleBinding {CLUSTER_ADMINS} with {who} at the API server {url} within {timeout:?}: {last}"
             );
         }
         tokio::time::sleep(API_RETRY_INTERVAL).await;
@@ -487,5 +498,45 @@ impl Phase for WaitControlPlane {
         }
         progress(plan.items.len());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_api_server_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let admin = dir.path().join("admin.conf");
+        std::fs::write(
+            &admin,
+            "apiVersion: v1\nkind: Config\n\
+             clusters:\n- name: c\n  cluster:\n    server: https://192.0.2.1:6443\n    insecure-skip-tls-verify: true\n\
+             users:\n- name: u\n  user:\n    token: not-a-secret\n\
+             contexts:\n- name: x\n  context:\n    cluster: c\n    user: u\n\
+             current-context: x\n",
+        )
+        .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // Nothing listens on port 1: every attempt is refused until the timeout.
+        let e = ensure_cluster_admins(
+            &rt,
+            &admin,
+            &dir.path().join("super-admin.conf"),
+            Some("https://127.0.0.1:1"),
+            Duration::from_millis(600),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains(&format!(
+                "with {ADMIN_CONF} at the API server https://127.0.0.1:1 within"
+            )),
+            "{e}"
+        );
     }
 }
