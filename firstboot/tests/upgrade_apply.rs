@@ -41,6 +41,22 @@ fn clean_upgrade_replaces_every_component_and_records_it() {
     kcm["data"]["kubelet"] = doc.into();
     c.server.insert(kcm).unwrap();
     assert!(!kubelet_before.contains("maxPods: 99"));
+    // RBAC a user (or an older kubeadm) removed: the bootstrap-token step puts it back.
+    let crb = |c: &Cluster| {
+        c.server.get(
+            "rbac.authorization.k8s.io/v1",
+            "clusterrolebindings",
+            None,
+            "kubeadm:apiserver-kubelet-client",
+        )
+    };
+    c.server.delete(
+        "rbac.authorization.k8s.io/v1",
+        "clusterrolebindings",
+        None,
+        "kubeadm:apiserver-kubelet-client",
+    );
+    assert!(crb(&c).is_none());
     let services = NoServices::default();
     let j = c
         .apply(&bundle(TO), Duration::from_secs(20), &services, &mut |_| {
@@ -48,6 +64,10 @@ fn clean_upgrade_replaces_every_component_and_records_it() {
         })
         .unwrap();
     assert_eq!(j.state, UpgradeState::Succeeded);
+    assert_eq!(
+        crb(&c).unwrap()["roleRef"]["name"],
+        "system:kubelet-api-admin"
+    );
     assert_eq!(
         (j.from_version.as_str(), j.target_version.as_str()),
         (FROM, TO)

@@ -143,6 +143,7 @@ fn refusals_and_dry_run_change_nothing() {
         "[upload-config]",
         "[kubeconfig]",
         "[kubelet-config]",
+        "[bootstrap-token]",
         "[addon]",
         "[activate]",
         "[kubelet-restart]",

@@ -34,6 +34,8 @@ pub const UPLOAD_CONFIG: &str = "upload-config";
 pub const KUBECONFIG: &str = "kubeconfig";
 /// kubelet-config step (spec §14.6).
 pub const KUBELET_CONFIG: &str = "kubelet-config";
+/// bootstrap-token step: the node-bootstrap RBAC (§7.3) and cluster-info's Role re-applied.
+pub const BOOTSTRAP_TOKEN: &str = "bootstrap-token";
 /// addon step.
 pub const ADDON: &str = "addon";
 /// Version link switch.
@@ -81,6 +83,7 @@ pub fn steps(kind: Kind, control_plane: bool, local_etcd: bool) -> Vec<String> {
     local_mode(&mut v);
     v.push(KUBELET_CONFIG.to_string());
     if kind == Kind::Apply {
+        v.push(BOOTSTRAP_TOKEN.to_string());
         v.push(ADDON.to_string());
     }
     v.push(ACTIVATE.to_string());
@@ -377,6 +380,9 @@ pub fn plan(
                 "[{step}] copy {} to {}/kubeadm-kubelet-config-<timestamp>/ and regenerate it from ConfigMap kube-system/kubelet-config",
                 super::kubelet_config::CONFIG,
                 backup::TMP_DIR
+            )),
+            BOOTSTRAP_TOKEN => out.push(format!(
+                "[{step}] re-apply the node bootstrap RBAC (token auto-approval, certificate rotation, kubeadm:apiserver-kubelet-client) and cluster-info's Role"
             )),
             ADDON => out.push(format!(
                 "[{step}] update CoreDNS (keeping a user-edited Corefile) and kube-proxy"
@@ -732,6 +738,16 @@ fn run_step(
             let items = super::kubelet_config::plan(&c, doc)?;
             let ts = backup::timestamp(time::OffsetDateTime::now_utc());
             super::kubelet_config::apply(&c, &items, &ts)?;
+            Ok(None)
+        }
+        BOOTSTRAP_TOKEN => {
+            let cluster = env.cluster.get()?;
+            for item in phases::bootstrap_token::bootstrap_rbac_items()
+                .into_iter()
+                .chain(phases::bootstrap_token::cluster_info_rbac_items())
+            {
+                cluster.execute(&item)?;
+            }
             Ok(None)
         }
         ADDON => {
