@@ -369,10 +369,17 @@ fn apply(
     };
     let facts = HostFacts::detect(&g.root);
     let local = super::load_config(g, &facts, None)?;
+    // kubeadm: admin.conf, except `upgrade node` on a worker (no kube-apiserver manifest),
+    // which talks to the cluster with the kubelet's credentials.
+    let default_kubeconfig = if kind == Kind::Node && !up::runs_control_plane(&g.root) {
+        crate::phases::kubelet_finalize::KUBELET_CONF
+    } else {
+        crate::runner::ADMIN_CONF
+    };
     let kubeconfig = g
         .kubeconfig
         .clone()
-        .unwrap_or_else(|| crate::fsutil::under_root(&g.root, crate::runner::ADMIN_CONF));
+        .unwrap_or_else(|| crate::fsutil::under_root(&g.root, default_kubeconfig));
     let retry = local.api_call_timeout().unwrap_or(Duration::from_secs(60));
     let access = crate::kube::ClusterAccess::new(
         kubeconfig.clone(),

@@ -179,9 +179,12 @@ pub fn target_config(
 
 /// The cluster's stored component configurations (`kube-system/kubelet-config` key `kubelet`,
 /// `kube-system/kube-proxy` key `config.conf`), which upload-config and the add-ons re-apply
-/// as kubeadm does — so edits made in the cluster survive the upgrade.
+/// as kubeadm does — so edits made in the cluster survive the upgrade. A worker reads only the
+/// kubelet's (`proxy` false): its kubelet credentials may not read the kube-proxy ConfigMap,
+/// and it re-applies no add-on.
 pub fn stored_component_configs(
     cluster: &crate::kube::Cluster,
+    proxy: bool,
 ) -> anyhow::Result<(Option<serde_yaml::Value>, Option<serde_yaml::Value>)> {
     use k8s_openapi::api::core::v1::ConfigMap;
     let read = |name: &str, key: &str| -> anyhow::Result<Option<serde_yaml::Value>> {
@@ -193,10 +196,12 @@ pub fn stored_component_configs(
             None => Ok(None),
         }
     };
-    Ok((
-        read("kubelet-config", "kubelet")?,
-        read("kube-proxy", "config.conf")?,
-    ))
+    let proxy = if proxy {
+        read("kube-proxy", "config.conf")?
+    } else {
+        None
+    };
+    Ok((read("kubelet-config", "kubelet")?, proxy))
 }
 
 /// [`target_config`] with the cluster's stored ClusterConfiguration and component
@@ -208,7 +213,7 @@ pub fn target_config_from_cluster(
 ) -> anyhow::Result<NodeConfig> {
     let stored = phases::join::cluster_configuration(cluster)?;
     let mut c = target_config(local, stored, target);
-    let (kubelet, proxy) = stored_component_configs(cluster)?;
+    let (kubelet, proxy) = stored_component_configs(cluster, local.is_control_plane())?;
     if kubelet.is_some() {
         c.kubelet = kubelet;
     }
