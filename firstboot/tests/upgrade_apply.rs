@@ -334,3 +334,37 @@ fn a_crash_inside_a_component_waits_for_it_on_resume() {
     assert_eq!(j.state, UpgradeState::Succeeded);
     assert_eq!(image_tag(&c.manifest(cm)), TO);
 }
+
+#[test]
+fn an_etcd_newer_than_the_target_is_left_alone_and_the_rest_upgraded() {
+    let c = Cluster::start();
+    // Someone already runs a newer etcd than the target's (spec §14.5 step 4c).
+    let etcd_path = c.path("/etc/kubernetes/manifests/etcd.yaml");
+    let etcd = std::fs::read_to_string(&etcd_path).unwrap();
+    let running = image_tag(&etcd);
+    let newer = etcd.replace(&format!(":{running}"), ":3.99.0-0");
+    assert_ne!(newer, etcd);
+    std::fs::write(&etcd_path, &newer).unwrap();
+    c.wait_mirror_current("etcd");
+
+    let services = NoServices::default();
+    let j = c
+        .apply(&bundle(TO), Duration::from_secs(20), &services, &mut |_| {
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(j.state, UpgradeState::Succeeded);
+    let step = j
+        .steps
+        .iter()
+        .find(|s| s.name == "control-plane/etcd")
+        .unwrap();
+    assert_eq!(step.state, PhaseState::Skipped);
+    let reason = step.reason.as_deref().unwrap();
+    assert!(
+        reason.contains("older than the running 3.99.0-0"),
+        "{reason}"
+    );
+    assert_eq!(std::fs::read_to_string(&etcd_path).unwrap(), newer);
+    assert_eq!(image_tag(&c.manifest("kube-apiserver")), TO);
+}

@@ -412,7 +412,14 @@ pub fn plan(
                     &format!("{}/{}", backup::MANIFESTS_DIR, c.file_name()),
                 ))
                 .unwrap_or_default();
-                if manifests::same_pod(&cur, &manifests_new[&c]) {
+                let downgrade = (c == Component::Etcd)
+                    .then(|| etcd_downgrade(&cur, &manifests_new[&c]))
+                    .flatten();
+                if let Some((running, desired)) = downgrade {
+                    out.push(format!(
+                        "[{step}] skipped: the target's etcd {desired} is older than the running {running}"
+                    ));
+                } else if manifests::same_pod(&cur, &manifests_new[&c]) {
                     out.push(format!("[{step}] manifest unchanged: skip"));
                 } else {
                     out.push(format!(
@@ -444,6 +451,20 @@ fn renew_params(req: &Request) -> anyhow::Result<crate::pki::RenewParams> {
         )?,
         start_time: time::OffsetDateTime::now_utc(),
     })
+}
+
+/// Spec §14.5 step 4c: `Some((running, desired))` etcd versions (image tags of the current and
+/// the new etcd manifest) when the desired one is older — etcd is then left alone and the other
+/// components are upgraded. Equal versions, or a tag that is not a version, give `None`.
+pub fn etcd_downgrade(current_manifest: &str, new_manifest: &str) -> Option<(String, String)> {
+    let tag = |m: &str| -> Option<String> {
+        let pod: serde_yaml::Value = serde_yaml::from_str(m).ok()?;
+        let image = pod["spec"]["containers"][0]["image"].as_str()?;
+        super::getters::version_from_image(image)
+    };
+    let (running, desired) = (tag(current_manifest)?, tag(new_manifest)?);
+    let parse = |v: &str| semver::Version::parse(v.trim_start_matches('v')).ok();
+    (parse(&desired)? < parse(&running)?).then_some((running, desired))
 }
 
 /// Certificates renewed with a component (spec §14.5 table).
@@ -777,6 +798,19 @@ fn run_step(
                 return Ok(Some("--etcd-upgrade=false".into()));
             }
             if c == Component::Etcd {
+                let cur = std::fs::read_to_string(crate::fsutil::under_root(
+                    root,
+                    &format!("{}/{}", backup::MANIFESTS_DIR, c.file_name()),
+                ))
+                .unwrap_or_default();
+                if let Some((running, desired)) = etcd_downgrade(&cur, &new[&c]) {
+                    println!(
+                        "[upgrade/etcd] the target's etcd {desired} is older than the running {running}: skipping the etcd upgrade"
+                    );
+                    return Ok(Some(format!(
+                        "etcd {desired} is older than the running {running}"
+                    )));
+                }
                 etcd_client(req)?.check_cluster_health().map_err(|e| {
                     anyhow::anyhow!("etcd cluster is not healthy, not upgrading it: {e}")
                 })?;
@@ -821,5 +855,25 @@ fn run_step(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_older_target_etcd_is_left_alone() {
+        let m = |tag: &str| {
+            format!(
+                "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: etcd\n    image: registry.k8s.io/etcd:{tag}\n"
+            )
+        };
+        assert_eq!(
+            super::etcd_downgrade(&m("3.6.8-0"), &m("3.5.21-0")),
+            Some(("3.6.8-0".to_string(), "3.5.21-0".to_string()))
+        );
+        assert_eq!(super::etcd_downgrade(&m("3.5.21-0"), &m("3.6.8-0")), None);
+        assert_eq!(super::etcd_downgrade(&m("3.6.8-0"), &m("3.6.8-0")), None);
+        assert_eq!(super::etcd_downgrade(&m("custom"), &m("3.6.8-0")), None);
+        assert_eq!(super::etcd_downgrade("", &m("3.6.8-0")), None);
     }
 }
