@@ -348,17 +348,7 @@ fn an_etcd_newer_than_the_target_is_left_alone_and_the_rest_upgraded() {
     c.wait_mirror_current("etcd");
 
     let services = NoServices::default();
-    let j = c
-        .apply(&bundle(TO), Duration::from_secs(20), &services, &mut |_| {
-            Ok(())
-        })
-        .unwrap();
-    assert_eq!(j.state, UpgradeState::Succeeded);
-    let step = j
-        .steps
-        .iter()
-        .find(|s| s.name == "control-plane/etcd")
-        .unwrap();
+    let step = etcd_step_of_a_clean_apply(&c, &services);
     assert_eq!(step.state, PhaseState::Skipped);
     let reason = step.reason.as_deref().unwrap();
     assert!(
@@ -367,4 +357,60 @@ fn an_etcd_newer_than_the_target_is_left_alone_and_the_rest_upgraded() {
     );
     assert_eq!(std::fs::read_to_string(&etcd_path).unwrap(), newer);
     assert_eq!(image_tag(&c.manifest("kube-apiserver")), TO);
+}
+
+#[test]
+fn an_unchanged_etcd_is_restarted_with_renewed_certificates_when_the_apiserver_changes() {
+    let c = Cluster::start();
+    // The node already runs the target's etcd manifest (spec §14.5 4d).
+    let (_access, facts, cfg) = c.target_config();
+    let services = NoServices::default();
+    let target_etcd = firstboot::upgrade::apply::new_manifests(c.root(), &cfg, &facts, &services)
+        .unwrap()[&firstboot::manifests::Component::Etcd]
+        .clone();
+    let etcd_path = c.path("/etc/kubernetes/manifests/etcd.yaml");
+    std::fs::write(&etcd_path, &target_etcd).unwrap();
+    c.wait_mirror_current("etcd");
+    let server_crt = c.path("/etc/kubernetes/pki/etcd/server.crt");
+    let cert_before = std::fs::read(&server_crt).unwrap();
+    // The kubelet stand-in sees the manifest go and come back.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    c.kubelet.on_change(move |pod, manifest| {
+        if pod == "etcd" {
+            log.lock().unwrap().push(manifest.is_some());
+        }
+    });
+
+    let step = etcd_step_of_a_clean_apply(&c, &services);
+    assert_eq!(step.state, PhaseState::Done, "{step:?}");
+    assert_eq!(std::fs::read_to_string(&etcd_path).unwrap(), target_etcd);
+    assert_ne!(
+        std::fs::read(&server_crt).unwrap(),
+        cert_before,
+        "etcd's serving certificate was renewed"
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.windows(2).any(|w| w == [false, true]),
+        "the etcd manifest left and came back: {seen:?}"
+    );
+    assert!(c.mirror_hash("etcd").is_some());
+}
+
+/// Runs a successful `upgrade apply` to [`TO`] and returns its etcd step.
+fn etcd_step_of_a_clean_apply(
+    c: &Cluster,
+    services: &NoServices,
+) -> firstboot::runner::journal::PhaseRecord {
+    let j = c
+        .apply(&bundle(TO), Duration::from_secs(20), services, &mut |_| {
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(j.state, UpgradeState::Succeeded);
+    j.steps
+        .into_iter()
+        .find(|s| s.name == "control-plane/etcd")
+        .unwrap()
 }

@@ -453,6 +453,23 @@ fn renew_params(req: &Request) -> anyhow::Result<crate::pki::RenewParams> {
     })
 }
 
+/// Whether kube-apiserver's new manifest differs from the one on the node.
+fn apiserver_changes(root: &Path, new: &BTreeMap<Component, String>) -> bool {
+    let Some(n) = new.get(&Component::KubeApiserver) else {
+        return false;
+    };
+    let cur = std::fs::read_to_string(crate::fsutil::under_root(
+        root,
+        &format!(
+            "{}/{}",
+            backup::MANIFESTS_DIR,
+            Component::KubeApiserver.file_name()
+        ),
+    ))
+    .unwrap_or_default();
+    !manifests::same_pod(&cur, n)
+}
+
 /// Spec §14.5 step 4c: `Some((running, desired))` etcd versions (image tags of the current and
 /// the new etcd manifest) when the desired one is older — etcd is then left alone and the other
 /// components are upgraded. Equal versions, or a tag that is not a version, give `None`.
@@ -850,6 +867,19 @@ fn run_step(
             let names = component_certs(c, local_etcd);
             match staticpod::replace(&r, env.pods, &mut || renew(req, &names))? {
                 staticpod::Outcome::Upgraded => Ok(None),
+                // Spec §14.5 4d: an equal etcd manifest is still cycled with renewed
+                // certificates when kube-apiserver's manifest changes.
+                staticpod::Outcome::Unchanged
+                    if c == Component::Etcd
+                        && req.certificate_renewal
+                        && apiserver_changes(root, new) =>
+                {
+                    println!(
+                        "[upgrade/etcd] the etcd manifest is unchanged; renewing its certificates and restarting it"
+                    );
+                    staticpod::cycle(&r, env.pods, &mut || renew(req, &names))?;
+                    Ok(None)
+                }
                 staticpod::Outcome::Unchanged => {
                     Ok(Some("current and new manifests are equal".into()))
                 }

@@ -106,6 +106,27 @@ pub struct Replace<'a> {
     pub resumed: Option<Option<String>>,
 }
 
+impl Replace<'_> {
+    /// The manifest's file name and its path under the root's manifests directory.
+    fn manifest_paths(&self) -> (String, std::path::PathBuf) {
+        let file = format!("{}.yaml", self.component);
+        let path = fsutil::under_root(
+            self.root,
+            &format!("{}/{file}", super::backup::MANIFESTS_DIR),
+        );
+        (file, path)
+    }
+
+    /// A failure of this component, nothing restored yet.
+    fn failure(&self, reason: String) -> ComponentFailure {
+        ComponentFailure {
+            component: self.component.to_string(),
+            reason,
+            restore_note: String::new(),
+        }
+    }
+}
+
 fn poll(
     wait: &Wait,
     what: &str,
@@ -160,6 +181,53 @@ fn wait_new_hash(r: &Replace, pods: &dyn PodStatus, before: Option<&String>) -> 
     )
 }
 
+/// Restarts an unchanged component so it loads renewed certificates (spec §14.5 step 4d: etcd
+/// when its manifest is equal but kube-apiserver's changes): renews them, takes the manifest out
+/// until the kubelet removed the mirror pod, puts the same manifest back and waits for the
+/// component's pods to run. A failure after the manifest left puts it back.
+pub fn cycle(
+    r: &Replace,
+    pods: &dyn PodStatus,
+    renew: &mut dyn FnMut() -> anyhow::Result<()>,
+) -> Result<(), ComponentFailure> {
+    let (file, current_path) = r.manifest_paths();
+    let fail = |reason: String| r.failure(reason);
+    let text = std::fs::read(&current_path)
+        .map_err(|e| fail(format!("reading {}: {e}", current_path.display())))?;
+    renew().map_err(|e| {
+        fail(format!(
+            "renewing its certificates: {e}; nothing was changed"
+        ))
+    })?;
+    let put_back = |reason: String| -> ComponentFailure {
+        let mut f = fail(reason);
+        if let Err(e) = install(r.root, &file, &text) {
+            f.restore_note = format!(" — NOT: putting it back failed: {e}");
+        }
+        f
+    };
+    std::fs::remove_file(&current_path)
+        .map_err(|e| fail(format!("taking {} out: {e}", current_path.display())))?;
+    let mirror = format!("kube-system/{}-{}", r.component, r.node);
+    poll(
+        &r.wait,
+        &format!("the kubelet did not stop the component (mirror pod {mirror} still there)"),
+        || Ok(pods.mirror_hash(r.component, r.node)?.is_none()),
+    )
+    .map_err(put_back)?;
+    install(r.root, &file, &text)
+        .map_err(|e| put_back(format!("putting the manifest back: {e}")))?;
+    poll(
+        &r.wait,
+        &format!(
+            "pods with label component={} did not reach phase Running after the restart",
+            r.component
+        ),
+        || Ok(pods.mirror_hash(r.component, r.node)?.is_some() && pods.all_running(r.component)?),
+    )
+    .map_err(fail)
+}
+
 /// Replaces one component's manifest and waits for it (spec §14.5 step 5). `renew` renews the
 /// component's certificates first (a failure there changes nothing).
 pub fn replace(
@@ -167,14 +235,8 @@ pub fn replace(
     pods: &dyn PodStatus,
     renew: &mut dyn FnMut() -> anyhow::Result<()>,
 ) -> Result<Outcome, ComponentFailure> {
-    let file = format!("{}.yaml", r.component);
-    let fail = |reason: String| ComponentFailure {
-        component: r.component.to_string(),
-        reason,
-        restore_note: String::new(),
-    };
-    let current_path =
-        fsutil::under_root(r.root, &format!("{}/{file}", super::backup::MANIFESTS_DIR));
+    let (file, current_path) = r.manifest_paths();
+    let fail = |reason: String| r.failure(reason);
     let backup = fsutil::under_root(r.root, &format!("{}/{file}", r.backup_dir));
     let old = std::fs::read(&backup).map_err(|e| {
         fail(format!(
