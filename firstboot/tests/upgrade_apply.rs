@@ -179,6 +179,13 @@ fn a_component_that_does_not_come_up_is_restored_and_named() {
                     "{error}"
                 );
                 assert!(error.contains("restored"), "{error}");
+                if *failing == "etcd" {
+                    // Spec §14.5 4e: the old member is waited for and its state reported.
+                    assert!(
+                        error.contains("the previous etcd serves the cluster again"),
+                        "{error}"
+                    );
+                }
             }
             other => panic!("{failing}: unexpected {other}"),
         }
@@ -413,4 +420,50 @@ fn etcd_step_of_a_clean_apply(
         .into_iter()
         .find(|s| s.name == "control-plane/etcd")
         .unwrap()
+}
+
+#[test]
+fn an_etcd_that_leaves_the_cluster_unavailable_is_put_back_and_named() {
+    let c = Cluster::start();
+    let etcd_path = c.path("/etc/kubernetes/manifests/etcd.yaml");
+    let old = std::fs::read_to_string(&etcd_path).unwrap();
+    // The new etcd "runs" (its mirror pod is Running) but the member does not serve; the old
+    // manifest brings it back.
+    let shared = c.etcd.clone();
+    let original = old.clone();
+    c.kubelet.on_change(move |pod, manifest| {
+        if pod == "etcd" {
+            let mut e = shared.lock().unwrap();
+            match manifest {
+                Some(m) if m != original => e.stop(),
+                Some(_) if !e.is_running() => e.restart(),
+                _ => {}
+            }
+        }
+    });
+    let services = NoServices::default();
+    let err = c
+        .apply(&bundle(TO), Duration::from_secs(5), &services, &mut |_| {
+            Ok(())
+        })
+        .unwrap_err();
+    match &err {
+        ApplyError::Step { step, error } => {
+            assert_eq!(step, "control-plane/etcd");
+            assert!(error.contains("not available after the upgrade"), "{error}");
+            assert!(
+                error.contains(
+                    "previous etcd manifest is back and the previous etcd serves the cluster again"
+                ),
+                "{error}"
+            );
+        }
+        other => panic!("unexpected {other}"),
+    }
+    assert_eq!(std::fs::read_to_string(&etcd_path).unwrap(), old);
+    assert_eq!(image_tag(&c.manifest("kube-apiserver")), FROM);
+    testkit::wait_until("the old etcd runs again", Duration::from_secs(30), || {
+        c.etcd.lock().unwrap().is_running()
+    });
+    c.etcd.lock().unwrap().wait_healthy(Duration::from_secs(30));
 }

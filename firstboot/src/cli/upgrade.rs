@@ -216,6 +216,10 @@ fn labels_getter(g: &GlobalOpts, a: &PlanArgs) -> Result<Box<dyn VersionGetter>,
         })
 }
 
+/// How long `upgrade plan` waits to connect to the API server before it falls back to the
+/// node's own state.
+const PLAN_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
 fn plan(g: &GlobalOpts, a: &PlanArgs) -> Result<(), CliError> {
     let labels = labels_getter(g, a)?;
     let opts = PlanOptions {
@@ -240,10 +244,14 @@ fn plan(g: &GlobalOpts, a: &PlanArgs) -> Result<(), CliError> {
         )
         .map_err(failed)?
     } else {
-        let cluster = crate::kube::Cluster::from_kubeconfig(
+        // A short connect timeout: an API server that does not answer (a node being prepared
+        // offline, a control plane that is down) must not stall the plan; it falls back.
+        let cluster = crate::kube::Cluster::from_kubeconfig_with_timeouts(
             &kubeconfig,
             &kubeconfig.display().to_string(),
             Duration::ZERO,
+            PLAN_CONNECT_TIMEOUT,
+            Duration::from_secs(15),
         );
         let reachable = cluster
             .as_ref()

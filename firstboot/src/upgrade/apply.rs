@@ -524,6 +524,32 @@ fn etcd_client(req: &Request) -> anyhow::Result<EtcdClient> {
     Ok(EtcdClient::new(req.etcd_endpoints.clone(), tls)?)
 }
 
+/// Polls etcd's cluster health (the quorum rule of §5.7) until it holds or the component wait
+/// ends; the last error otherwise.
+fn wait_etcd_available(req: &Request) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + req.wait.timeout;
+    loop {
+        let r = etcd_client(req).and_then(|c| Ok(c.check_cluster_health()?));
+        match r {
+            Ok(()) => return Ok(()),
+            Err(e) if std::time::Instant::now() >= deadline => return Err(e),
+            Err(_) => std::thread::sleep(req.wait.interval),
+        }
+    }
+}
+
+/// After etcd's previous manifest was put back: whether the previous etcd serves again (waited
+/// for as long as a component), and where the data from before the upgrade is.
+fn old_etcd_state(req: &Request) -> String {
+    match wait_etcd_available(req) {
+        Ok(()) => "the previous etcd serves the cluster again".into(),
+        Err(e) => format!(
+            "the previous etcd does not serve either ({e}): `firstboot upgrade rollback` \
+             restores the data from the snapshot taken before the upgrade"
+        ),
+    }
+}
+
 fn run_phase(ctx: &Context, phase: &dyn Phase) -> anyhow::Result<()> {
     let plan = phase.plan(ctx)?;
     phase.apply(ctx, &plan, &mut |_| {})?;
@@ -865,7 +891,31 @@ fn run_step(
                 resumed: resumed.then_some(before),
             };
             let names = component_certs(c, local_etcd);
-            match staticpod::replace(&r, env.pods, &mut || renew(req, &names))? {
+            let outcome = match staticpod::replace(&r, env.pods, &mut || renew(req, &names)) {
+                Ok(o) => o,
+                // Spec §14.5 4e: the old manifest is back; say whether the old etcd serves again.
+                Err(f) if c == Component::Etcd => {
+                    anyhow::bail!("{f}; {}", old_etcd_state(req))
+                }
+                Err(f) => return Err(f.into()),
+            };
+            match outcome {
+                // Spec §14.5 4f: the upgraded member must leave the cluster available.
+                staticpod::Outcome::Upgraded if c == Component::Etcd => {
+                    if let Err(e) = wait_etcd_available(req) {
+                        let restored = match staticpod::put_back(&r) {
+                            Ok(()) => format!(
+                                "the previous etcd manifest is back and {}",
+                                old_etcd_state(req)
+                            ),
+                            Err(p) => format!("putting the previous manifest back failed too: {p}"),
+                        };
+                        anyhow::bail!(
+                            "etcd: the cluster is not available after the upgrade: {e}; {restored}"
+                        );
+                    }
+                    Ok(None)
+                }
                 staticpod::Outcome::Upgraded => Ok(None),
                 // Spec §14.5 4d: an equal etcd manifest is still cycled with renewed
                 // certificates when kube-apiserver's manifest changes.

@@ -181,6 +181,16 @@ fn wait_new_hash(r: &Replace, pods: &dyn PodStatus, before: Option<&String>) -> 
     )
 }
 
+/// Puts the component's manifest from the backup directory back in place (after a failure
+/// found once the new manifest ran).
+pub fn put_back(r: &Replace) -> anyhow::Result<()> {
+    let (file, _) = r.manifest_paths();
+    let backup = fsutil::under_root(r.root, &format!("{}/{file}", r.backup_dir));
+    let old = std::fs::read(&backup)
+        .map_err(|e| anyhow::anyhow!("reading the backup {}: {e}", backup.display()))?;
+    install(r.root, &file, &old)
+}
+
 /// Restarts an unchanged component so it loads renewed certificates (spec §14.5 step 4d: etcd
 /// when its manifest is equal but kube-apiserver's changes): renews them, takes the manifest out
 /// until the kubelet removed the mirror pod, puts the same manifest back and waits for the
