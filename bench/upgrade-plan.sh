@@ -5,9 +5,12 @@
 # offers v1.35.9 and v1.36.4. Median wall time over RUNS runs, and peak RSS, of:
 #   offline      `upgrade plan --offline` (never tries the API server)
 #   refused      `upgrade plan`, the API server's port refuses connections -> falls back
-#   blackholed   `upgrade plan`, the API server's address does not answer (192.0.2.1, TEST-NET-1,
-#                or whatever this machine's routing does with it) -> falls back after the
-#                connect timeout (3 s)
+#   unroutable   `upgrade plan`, the API server's address is 192.0.2.1 (TEST-NET-1): how long
+#                depends on this machine's routing (no route: at once; dropped: the 3 s
+#                connect timeout) -> falls back
+#   hung         `upgrade plan`, the API server accepts the connection and never answers
+#                -> falls back after 3 s (the TLS handshake counts against the connect timeout;
+#                a server that completes it and then hangs hits the 5 s read timeout)
 #   -o json      `upgrade plan --offline -o json`
 # Usage: bench/upgrade-plan.sh [RUNS]   (default 9; needs /usr/bin/time)
 set -euo pipefail
@@ -57,7 +60,7 @@ YAML
 # A port nothing listens on.
 FREE=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 sed "s#server: https://.*#server: https://127.0.0.1:$FREE#" "$NODE/etc/kubernetes/admin.conf" > "$WORK/refused.conf"
-sed "s#server: https://.*#server: https://192.0.2.1:6443#" "$NODE/etc/kubernetes/admin.conf" > "$WORK/blackholed.conf"
+sed "s#server: https://.*#server: https://192.0.2.1:6443#" "$NODE/etc/kubernetes/admin.conf" > "$WORK/unroutable.conf"
 "$BIN" --root "$NODE" upgrade plan --offline | grep -q "upgrade apply v1.36.4" \
   || { echo "the plan does not offer v1.36.4" >&2; exit 1; }
 timed() {
@@ -81,4 +84,18 @@ run_case() {
 run_case offline "$RUNS" --root "$NODE" upgrade plan --offline
 run_case "-o json" "$RUNS" --root "$NODE" upgrade plan --offline -o json
 run_case refused "$RUNS" --root "$NODE" --kubeconfig "$WORK/refused.conf" upgrade plan
-run_case blackholed 3 --root "$NODE" --kubeconfig "$WORK/blackholed.conf" upgrade plan
+run_case unroutable 3 --root "$NODE" --kubeconfig "$WORK/unroutable.conf" upgrade plan
+# A listener that accepts and never answers.
+python3 - "$WORK/hung.port" <<'PY' &
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+held = []
+while True:
+    c, _ = s.accept(); held.append(c)
+PY
+HUNG=$!
+trap 'kill $HUNG 2>/dev/null; rm -rf "$WORK"' EXIT
+while [ ! -s "$WORK/hung.port" ]; do sleep 0.1; done
+sed "s#server: https://.*#server: https://127.0.0.1:$(cat "$WORK/hung.port")#" "$NODE/etc/kubernetes/admin.conf" > "$WORK/hung.conf"
+run_case hung 3 --root "$NODE" --kubeconfig "$WORK/hung.conf" upgrade plan

@@ -219,6 +219,9 @@ fn labels_getter(g: &GlobalOpts, a: &PlanArgs) -> Result<Box<dyn VersionGetter>,
 /// How long `upgrade plan` waits to connect to the API server before it falls back to the
 /// node's own state.
 const PLAN_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long `upgrade plan` waits for an answer from an API server that accepted the connection
+/// (a hung one) before it falls back.
+const PLAN_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn plan(g: &GlobalOpts, a: &PlanArgs) -> Result<(), CliError> {
     let labels = labels_getter(g, a)?;
@@ -244,14 +247,14 @@ fn plan(g: &GlobalOpts, a: &PlanArgs) -> Result<(), CliError> {
         )
         .map_err(failed)?
     } else {
-        // A short connect timeout: an API server that does not answer (a node being prepared
-        // offline, a control plane that is down) must not stall the plan; it falls back.
+        // Short timeouts: an API server that does not answer (a node being prepared offline, a
+        // control plane that is down or hung) must not stall the plan; it falls back.
         let cluster = crate::kube::Cluster::from_kubeconfig_with_timeouts(
             &kubeconfig,
             &kubeconfig.display().to_string(),
             Duration::ZERO,
             PLAN_CONNECT_TIMEOUT,
-            Duration::from_secs(15),
+            PLAN_READ_TIMEOUT,
         );
         let reachable = cluster
             .as_ref()
