@@ -100,6 +100,11 @@ pub struct UpgradeOpts {
     /// Local etcd client endpoint.
     #[arg(long, value_name = "URL", default_value = DEFAULT_ETCD_ENDPOINT)]
     pub etcd_endpoint: String,
+    /// `etcdutl` or `etcdctl`, used only when an etcd upgrade fails and the previous etcd does
+    /// not serve again: its data is then restored from the snapshot taken before the upgrade
+    /// (single-member etcd; default: etcdutl, then etcdctl, from PATH).
+    #[arg(long, value_name = "FILE")]
+    pub etcdctl: Option<PathBuf>,
     /// How long to wait for each component (Go duration; default timeouts.upgradeManifests, 5m).
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
@@ -424,6 +429,7 @@ fn apply(
         etcd_upgrade: a.etcd_upgrade,
         certificate_renewal: a.certificate_renewal,
         etcd_endpoints: vec![a.etcd_endpoint.clone()],
+        restore_tool: a.etcdctl.clone(),
         wait: crate::upgrade::staticpod::Wait {
             timeout,
             interval: Duration::from_millis(500),

@@ -122,6 +122,10 @@ pub struct Request<'a> {
     pub certificate_renewal: bool,
     /// Local etcd client endpoints (default `https://127.0.0.1:2379`).
     pub etcd_endpoints: Vec<String>,
+    /// `etcdutl`/`etcdctl` for restoring etcd's data when a failed etcd upgrade leaves the
+    /// previous etcd unable to serve (default: from `PATH`, see
+    /// [`super::rollback::find_restore_tool`]).
+    pub restore_tool: Option<std::path::PathBuf>,
     /// Waits for the kubelet.
     pub wait: Wait,
     /// Limits of the pre-upgrade `CreateJob` health check.
@@ -538,16 +542,53 @@ fn wait_etcd_available(req: &Request) -> anyhow::Result<()> {
     }
 }
 
-/// After etcd's previous manifest was put back: whether the previous etcd serves again (waited
-/// for as long as a component), and where the data from before the upgrade is.
-fn old_etcd_state(req: &Request) -> String {
-    match wait_etcd_available(req) {
-        Ok(()) => "the previous etcd serves the cluster again".into(),
+/// After etcd's previous manifest was put back (spec §14.5 4e/4f): waits for the previous etcd
+/// (as long as for a component); when it does not serve, restores its data from the snapshot
+/// taken before the upgrade (a real restore, not kubeadm's nesting `cp -r`) and waits again.
+/// Says what happened.
+fn recover_old_etcd(req: &Request, env: &Env, backup_dir: &str, r: &staticpod::Replace) -> String {
+    let Err(first) = wait_etcd_available(req) else {
+        return "the previous etcd serves the cluster again".into();
+    };
+    let restored = restore_etcd_snapshot(req, env, backup_dir).and_then(|snapshot| {
+        staticpod::put_back(r)?;
+        Ok(snapshot)
+    });
+    match restored {
+        Ok(snapshot) => match wait_etcd_available(req) {
+            Ok(()) => format!(
+                "the previous etcd did not serve on its data ({first}), so its data was restored \
+                 from the snapshot {snapshot} (writes after it are lost; the data it had is kept \
+                 beside it) and it serves the cluster again"
+            ),
+            Err(e) => format!(
+                "the previous etcd did not serve on its data ({first}) and does not serve on the \
+                 data restored from the snapshot {snapshot} either: {e}"
+            ),
+        },
         Err(e) => format!(
-            "the previous etcd does not serve either ({e}): `firstboot upgrade rollback` \
-             restores the data from the snapshot taken before the upgrade"
+            "the previous etcd does not serve either ({first}) and its data could not be \
+             restored from the snapshot: {e}"
         ),
     }
+}
+
+/// Restores the local etcd member's data from the upgrade's snapshot (single-member etcd only:
+/// the rule of `upgrade rollback`); the snapshot's node path.
+fn restore_etcd_snapshot(req: &Request, env: &Env, backup_dir: &str) -> anyhow::Result<String> {
+    let record = super::backup::BackupRecord::read(req.root, backup_dir)?;
+    let (snapshot, member) = super::rollback::etcd_restore_source(req.root, &record)?
+        .ok_or_else(|| anyhow::anyhow!("the upgrade took no etcd snapshot"))?;
+    let opts = super::rollback::Options {
+        root: req.root,
+        restore_tool: req.restore_tool.clone(),
+        etcd_endpoint: req.etcd_endpoints.first().cloned().unwrap_or_default(),
+        stop_timeout: req.wait.timeout,
+        services: env.services,
+    };
+    let ts = super::backup::timestamp(time::OffsetDateTime::now_utc());
+    super::rollback::restore_etcd(&opts, &snapshot, &member, &ts)?;
+    Ok(snapshot)
 }
 
 fn run_phase(ctx: &Context, phase: &dyn Phase) -> anyhow::Result<()> {
@@ -895,7 +936,10 @@ fn run_step(
                 Ok(o) => o,
                 // Spec §14.5 4e: the old manifest is back; say whether the old etcd serves again.
                 Err(f) if c == Component::Etcd => {
-                    anyhow::bail!("{f}; {}", old_etcd_state(req))
+                    anyhow::bail!(
+                        "{f}; {}",
+                        recover_old_etcd(req, env, &journal.backup_dir, &r)
+                    )
                 }
                 Err(f) => return Err(f.into()),
             };
@@ -906,7 +950,7 @@ fn run_step(
                         let restored = match staticpod::put_back(&r) {
                             Ok(()) => format!(
                                 "the previous etcd manifest is back and {}",
-                                old_etcd_state(req)
+                                recover_old_etcd(req, env, &journal.backup_dir, &r)
                             ),
                             Err(p) => format!("putting the previous manifest back failed too: {p}"),
                         };

@@ -67,23 +67,8 @@ pub fn plan(root: &Path, journal: &UpgradeJournal, etcd: bool) -> anyhow::Result
     let record = BackupRecord::read(root, &journal.backup_dir)?;
     let mut steps = Vec::new();
     if etcd {
-        if let (Some(snapshot), Some(member)) = (&record.etcd_snapshot, &record.etcd_member) {
-            if member.initial_cluster.contains(',') {
-                anyhow::bail!(
-                    "etcd member {} belongs to a multi-member cluster ({}): restoring one member \
-                     from a snapshot would split it; roll back with --etcd=false and restore etcd \
-                     cluster-wide",
-                    member.name,
-                    member.initial_cluster
-                );
-            }
-            if !fsutil::under_root(root, snapshot).is_file() {
-                anyhow::bail!("the etcd snapshot {snapshot} is missing");
-            }
-            steps.push(Step::RestoreEtcd {
-                snapshot: snapshot.clone(),
-                member: member.clone(),
-            });
+        if let Some((snapshot, member)) = etcd_restore_source(root, &record)? {
+            steps.push(Step::RestoreEtcd { snapshot, member });
         }
     }
     for f in &record.files {
@@ -101,6 +86,30 @@ pub fn plan(root: &Path, journal: &UpgradeJournal, etcd: bool) -> anyhow::Result
     }
     steps.push(Step::RestartKubelet);
     Ok(steps)
+}
+
+/// The snapshot (node path) and member to restore etcd from, if the upgrade took one; refused
+/// for a member of a multi-member cluster (restoring one member would split it) and when the
+/// snapshot is missing.
+pub fn etcd_restore_source(
+    root: &Path,
+    record: &BackupRecord,
+) -> anyhow::Result<Option<(String, EtcdMemberParams)>> {
+    let (Some(snapshot), Some(member)) = (&record.etcd_snapshot, &record.etcd_member) else {
+        return Ok(None);
+    };
+    if member.initial_cluster.contains(',') {
+        anyhow::bail!(
+            "etcd member {} belongs to a multi-member cluster ({}): restoring one member from a \
+             snapshot would split it; roll back with --etcd=false and restore etcd cluster-wide",
+            member.name,
+            member.initial_cluster
+        );
+    }
+    if !fsutil::under_root(root, snapshot).is_file() {
+        anyhow::bail!("the etcd snapshot {snapshot} is missing");
+    }
+    Ok(Some((snapshot.clone(), member.clone())))
 }
 
 /// How to roll back.
@@ -154,7 +163,15 @@ fn answering(endpoint: &str) -> bool {
         .any(|a| TcpStream::connect_timeout(&a, Duration::from_millis(300)).is_ok())
 }
 
-fn restore_etcd(o: &Options, snapshot: &str, m: &EtcdMemberParams, ts: &str) -> anyhow::Result<()> {
+/// Stops etcd (its manifest moved aside into the upgrade's tmp dir, where it stays), restores
+/// `snapshot` into a fresh data directory for member `m` and swaps it in, keeping the current
+/// data as `<dataDir>.before-rollback-<ts>`.
+pub fn restore_etcd(
+    o: &Options,
+    snapshot: &str,
+    m: &EtcdMemberParams,
+    ts: &str,
+) -> anyhow::Result<()> {
     let root = o.root;
     let tool = find_restore_tool(o.restore_tool.as_deref())?;
     let manifest = fsutil::under_root(root, &format!("{MANIFESTS_DIR}/etcd.yaml"));

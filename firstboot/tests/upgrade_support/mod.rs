@@ -282,6 +282,7 @@ impl Cluster {
             etcd_upgrade: true,
             certificate_renewal: true,
             etcd_endpoints: vec![self.etcd_url()],
+            restore_tool: None,
             wait: Wait {
                 timeout: wait,
                 interval: Duration::from_millis(100),
