@@ -11,17 +11,10 @@
 # Usage: bench/certs.sh [RUNS]   (default 7; needs /usr/bin/time from the Debian package `time`)
 set -euo pipefail
 RUNS=${1:-7}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+source "$(dirname "$0")/lib.sh"
 cargo build --quiet --release -p firstboot --example certs_phase --manifest-path "$ROOT/Cargo.toml"
 BIN=$CARGO_TARGET_DIR/release/examples/certs_phase
-[ -x /usr/bin/time ] || { echo "needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-
-echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+machine_line
 printf '%-11s %12s %14s %12s %16s\n' algorithm "certs (s)" "cpu u+s (s)" "peak RSS" "kubeconfig (s)"
 for alg in RSA-2048 ECDSA-P256; do
   : >"$WORK/certs"; : >"$WORK/cpu"; : >"$WORK/rss"; : >"$WORK/kc"

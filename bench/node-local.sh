@@ -9,25 +9,9 @@
 # Usage: bench/node-local.sh [RUNS]   (default 9; needs /usr/bin/time)
 set -euo pipefail
 RUNS=${1:-9}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-cargo build --quiet --release -p firstboot --manifest-path "$ROOT/Cargo.toml"
-BIN=$CARGO_TARGET_DIR/release/firstboot
-[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-# timed MS_FILE RSS_FILE ARGS...: runs firstboot once; appends wall ms (ns clock) and peak RSS.
-timed() {
-  local ms=$1 rss=$2; shift 2
-  local t0 t1
-  t0=$(date +%s%N)
-  /usr/bin/time -f "%M" -o "$WORK/t" "$BIN" "$@" >/dev/null 2>&1
-  t1=$(date +%s%N)
-  echo $(( (t1 - t0) / 100000 )) | awk '{printf "%.1f\n", $1/10}' >> "$ms"
-  cat "$WORK/t" >> "$rss"
-}
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+source "$(dirname "$0")/lib.sh"
+firstboot_release
+machine_line
 printf '%-11s %14s %12s %16s %12s\n' algorithm "init (ms)" "peak RSS" "certs (ms)" "peak RSS"
 for alg in ECDSA-P256 RSA-2048; do
   cat > "$WORK/config.yaml" <<YAML

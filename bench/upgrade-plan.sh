@@ -15,13 +15,8 @@
 # Usage: bench/upgrade-plan.sh [RUNS]   (default 9; needs /usr/bin/time)
 set -euo pipefail
 RUNS=${1:-9}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-cargo build --quiet --release -p firstboot --manifest-path "$ROOT/Cargo.toml"
-BIN=$CARGO_TARGET_DIR/release/firstboot
-[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+source "$(dirname "$0")/lib.sh"
+firstboot_release
 NODE=$WORK/root
 mkdir -p "$NODE"
 cat > "$WORK/config.yaml" <<'YAML'
@@ -63,17 +58,7 @@ sed "s#server: https://.*#server: https://127.0.0.1:$FREE#" "$NODE/etc/kubernete
 sed "s#server: https://.*#server: https://192.0.2.1:6443#" "$NODE/etc/kubernetes/admin.conf" > "$WORK/unroutable.conf"
 "$BIN" --root "$NODE" upgrade plan --offline | grep -q "upgrade apply v1.36.4" \
   || { echo "the plan does not offer v1.36.4" >&2; exit 1; }
-timed() {
-  local ms=$1 rss=$2; shift 2
-  local t0 t1
-  t0=$(date +%s%N)
-  /usr/bin/time -f "%M" -o "$WORK/t" "$BIN" "$@" >/dev/null 2>&1
-  t1=$(date +%s%N)
-  echo $(( (t1 - t0) / 100000 )) | awk '{printf "%.1f\n", $1/10}' >> "$ms"
-  cat "$WORK/t" >> "$rss"
-}
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+machine_line
 printf '%-12s %12s %12s\n' case "wall (ms)" "peak RSS"
 run_case() {
   local name=$1 n=$2; shift 2

@@ -13,7 +13,7 @@ use firstboot::kube::Cluster;
 use firstboot::phases::bootstrap_token;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Secret};
 use serde_json::Value;
-use testkit::apiserver::{ApiServer, ApiServerOptions, TlsMaterial};
+use testkit::apiserver::ApiServer;
 
 const BIN: &str = env!("CARGO_BIN_EXE_firstboot");
 const FIXTURES: &str = concat!(
@@ -29,24 +29,11 @@ struct Env {
 }
 
 fn start() -> Env {
-    let tls = TlsMaterial::generate().unwrap();
-    let server = ApiServer::start(ApiServerOptions {
-        tls: tls.material.clone(),
-        port: None,
-        git_version: "v1.36.2".into(),
-    })
-    .unwrap();
+    let (server, tls) = ApiServer::start_generated("v1.36.2").unwrap();
     let root = tempfile::tempdir().unwrap();
     let admin = root.path().join("etc/kubernetes/admin.conf");
     std::fs::create_dir_all(admin.parent().unwrap()).unwrap();
-    server
-        .write_kubeconfig(
-            &admin,
-            &tls.admin_cert_pem,
-            &tls.admin_key_pem,
-            &tls.ca_cert_pem,
-        )
-        .unwrap();
+    server.write_admin_kubeconfig(&admin, &tls).unwrap();
     let cfg = std::fs::read_to_string(format!("{FIXTURES}/kubeadm-config.yaml"))
         .unwrap()
         .replacen(

@@ -15,9 +15,10 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use firstboot::etcd_client::{EtcdClient, EtcdTls, Member};
+use firstboot::join_material::copycerts;
 use runner_support::{text, BIN};
 use serde_json::{json, Value};
-use testkit::apiserver::{ApiServer, ApiServerOptions, GeneratedTls, TlsMaterial};
+use testkit::apiserver::{ApiServer, GeneratedTls};
 use testkit::etcd::Etcd;
 use testkit::wait_until;
 
@@ -66,13 +67,7 @@ fn write(p: &Path, content: &str) {
 fn write_admin_conf(api: &ApiServer, tls: &GeneratedTls, root: &Path) {
     let admin = root.join("etc/kubernetes/admin.conf");
     std::fs::create_dir_all(admin.parent().unwrap()).unwrap();
-    api.write_kubeconfig(
-        &admin,
-        &tls.admin_cert_pem,
-        &tls.admin_key_pem,
-        &tls.ca_cert_pem,
-    )
-    .unwrap();
+    api.write_admin_kubeconfig(&admin, tls).unwrap();
 }
 
 fn etcd_pod(name: &str, client_url: &str) -> Value {
@@ -100,13 +95,7 @@ fn start_cluster(joiner_adv: Ipv4Addr) -> Cluster {
     let mut e1 = Etcd::new("cp1", &root1.join("etc/kubernetes/pki"));
     e1.start_new_cluster();
 
-    let tls = TlsMaterial::generate().unwrap();
-    let api = ApiServer::start(ApiServerOptions {
-        tls: tls.material.clone(),
-        port: None,
-        git_version: "v1.36.2".into(),
-    })
-    .unwrap();
+    let (api, tls) = ApiServer::start_generated("v1.36.2").unwrap();
     // The cluster's stored configuration (the kubeadm reference), with ECDSA keys and, so the
     // joining member binds only its own loopback address, its client and metrics listeners
     // set through etcd.local.extraArgs.
@@ -162,19 +151,12 @@ impl Cluster {
         );
         write_admin_conf(&self.api, &self.tls, &root);
         let pki2 = root.join("etc/kubernetes/pki");
-        for f in [
-            "ca.crt",
-            "ca.key",
-            "front-proxy-ca.crt",
-            "front-proxy-ca.key",
-            "sa.pub",
-            "sa.key",
-            "etcd/ca.crt",
-            "etcd/ca.key",
-        ] {
-            let to = pki2.join(f);
+        // The shared certificates, as download-certs writes them.
+        let pki1 = self.pki1();
+        for f in copycerts::shared_files(&pki1, &copycerts::EtcdFiles::Local) {
+            let to = pki2.join(f.path.strip_prefix(&pki1).unwrap());
             std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-            std::fs::copy(self.pki1().join(f), to).unwrap();
+            std::fs::copy(&f.path, to).unwrap();
         }
         run_ok(&root, &["join", "phase", "control-plane-prepare", "certs"]);
         assert!(pki2.join("etcd/peer.crt").exists());
@@ -629,13 +611,7 @@ fn etcd_join_and_check_etcd_plans_for_stacked_external_and_worker() {
 
 #[test]
 fn external_etcd_in_the_cluster_configuration_means_nothing_to_do() {
-    let tls = TlsMaterial::generate().unwrap();
-    let api = ApiServer::start(ApiServerOptions {
-        tls: tls.material.clone(),
-        port: None,
-        git_version: "v1.36.2".into(),
-    })
-    .unwrap();
+    let (api, tls) = ApiServer::start_generated("v1.36.2").unwrap();
     let mut cm = cluster_support::reference_object("configmap/kube-system__kubeadm-config.yaml");
     let cc = cm["data"]["ClusterConfiguration"].as_str().unwrap().replace(
         "etcd:\n  local:\n    dataDir: /var/lib/etcd\n",

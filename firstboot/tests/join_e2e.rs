@@ -87,19 +87,8 @@ fn worker_joins_with_the_printed_join_config_and_tls_bootstraps() {
     );
     assert!(printed.contains("tokenExpires:"), "{printed}");
     let text = join_config_for(&printed, "worker1", "");
-    let worker = tempfile::tempdir().unwrap();
+    let (worker, services) = join_succeeds(&init, &text, "worker1");
     let r2 = worker.path();
-    let cfg = load_config(r2, &text, Mode::Join);
-    let services = StandInServices::new(r2, "worker1", init.signer());
-    let res = run_node(&cfg, r2, &services, None);
-    assert!(
-        res.is_ok(),
-        "{res:?}\nkubelet: {:?}",
-        services.kubelet.log()
-    );
-
-    assert_all_done(r2, JOIN_PHASES);
-    assert!(sentinel(r2).exists());
     assert!(!under(r2, "/var/lib/kubebake/firstboot/failed").exists());
     // The stand-in kubelet bootstrapped with the token and registered the Node.
     let log = services.kubelet.log().join("\n");
@@ -211,19 +200,9 @@ fn control_plane_joins_with_external_etcd_and_the_certificate_key() {
     let printed = init.join_config(&["--certificate-key", CERTIFICATE_KEY]);
     assert!(printed.contains("certificateKeyExpires:"), "{printed}");
     let text = cp_join_config(&printed, "cp2", init.port);
-    let cp = tempfile::tempdir().unwrap();
-    let r3 = cp.path();
-    let cfg = load_config(r3, &text, Mode::Join);
-    let services = StandInServices::new(r3, "cp2", init.signer());
-    let res = run_node(&cfg, r3, &services, None);
-    assert!(
-        res.is_ok(),
-        "{res:?}\nkubelet: {:?}",
-        services.kubelet.log()
-    );
     // check-etcd / etcd-join are not needed with external etcd: the run completes.
-    assert_all_done(r3, JOIN_PHASES);
-    assert!(sentinel(r3).exists());
+    let (cp, _services) = join_succeeds(&init, &text, "cp2");
+    let r3 = cp.path();
 
     // download-certs: the shared CAs, service-account keys and external etcd client files,
     // byte-identical to the first node's, keys 0600 and certificates (sa.pub too) 0644.
@@ -375,6 +354,24 @@ fn assert_untouched(root: &Path) {
     for p in ["/etc/kubernetes", "/var/lib/kubelet", "/etc/etcd"] {
         assert!(!under(root, p).exists(), "{p} was written");
     }
+}
+
+/// Joins node `name` with config `text` into a fresh root: every join phase done, the success
+/// sentinel written. The root and the node's stand-in services.
+#[track_caller]
+fn join_succeeds(init: &InitNode, text: &str, name: &str) -> (tempfile::TempDir, StandInServices) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = load_config(dir.path(), text, Mode::Join);
+    let services = StandInServices::new(dir.path(), name, init.signer());
+    let res = run_node(&cfg, dir.path(), &services, None);
+    assert!(
+        res.is_ok(),
+        "{res:?}\nkubelet: {:?}",
+        services.kubelet.log()
+    );
+    assert_all_done(dir.path(), JOIN_PHASES);
+    assert!(sentinel(dir.path()).exists());
+    (dir, services)
 }
 
 fn join_fails(init: &InitNode, text: &str, name: &str) -> (String, String, tempfile::TempDir) {

@@ -13,7 +13,7 @@ use firstboot::upgrade::apply::ApplyError;
 use firstboot::upgrade::backup::BackupRecord;
 use firstboot::upgrade::journal::{UpgradeJournal, UpgradeState};
 use testkit::kubelet::{manifest_hash, Failure};
-use upgrade_support::{bundle, image_tag, Cluster, FROM, TO};
+use upgrade_support::{bundle, image_tag, step_error, Cluster, FROM, TO};
 
 const COMPONENTS: [&str; 4] = [
     "etcd",
@@ -33,13 +33,7 @@ fn clean_upgrade_replaces_every_component_and_records_it() {
     let kubelet_before = std::fs::read_to_string(c.path("/var/lib/kubelet/config.yaml")).unwrap();
     // A cluster-wide kubelet setting changed since the node was set up: the upgrade's
     // kubelet-config step brings it to the node.
-    let mut kcm = c
-        .server
-        .get("v1", "configmaps", Some("kube-system"), "kubelet-config")
-        .unwrap();
-    let doc = format!("{}maxPods: 99\n", kcm["data"]["kubelet"].as_str().unwrap());
-    kcm["data"]["kubelet"] = doc.into();
-    c.server.insert(kcm).unwrap();
+    c.append_to_kubelet_config("maxPods: 99");
     assert!(!kubelet_before.contains("maxPods: 99"));
     // RBAC a user (or an older kubeadm) removed: the bootstrap-token step puts it back.
     let crb = |c: &Cluster| {
@@ -58,11 +52,7 @@ fn clean_upgrade_replaces_every_component_and_records_it() {
     );
     assert!(crb(&c).is_none());
     let services = NoServices::default();
-    let j = c
-        .apply(&bundle(TO), Duration::from_secs(20), &services, &mut |_| {
-            Ok(())
-        })
-        .unwrap();
+    let j = c.apply_target(Duration::from_secs(20), &services).unwrap();
     assert_eq!(j.state, UpgradeState::Succeeded);
     assert_eq!(
         crb(&c).unwrap()["roleRef"]["name"],
@@ -144,11 +134,7 @@ fn clean_upgrade_replaces_every_component_and_records_it() {
     );
     // Applying the same version again changes nothing and succeeds.
     let after = manifests(&c);
-    let again = c
-        .apply(&bundle(TO), Duration::from_secs(20), &services, &mut |_| {
-            Ok(())
-        })
-        .unwrap();
+    let again = c.apply_target(Duration::from_secs(20), &services).unwrap();
     assert_eq!(again.state, UpgradeState::Succeeded);
     assert_eq!(manifests(&c), after);
 }
@@ -166,28 +152,21 @@ fn a_component_that_does_not_come_up_is_restored_and_named() {
         c.kubelet.fail(failing, how);
         let services = NoServices::default();
         let err = c
-            .apply(&bundle(TO), Duration::from_secs(2), &services, &mut |_| {
-                Ok(())
-            })
+            .apply_target(Duration::from_secs(2), &services)
             .unwrap_err();
         let step = format!("control-plane/{failing}");
-        match &err {
-            ApplyError::Step { step: s, error } => {
-                assert_eq!(s, &step);
-                assert!(
-                    error.contains(&format!("upgrading {failing} failed")),
-                    "{error}"
-                );
-                assert!(error.contains("restored"), "{error}");
-                if *failing == "etcd" {
-                    // Spec §14.5 4e: the old member is waited for and its state reported.
-                    assert!(
-                        error.contains("the previous etcd serves the cluster again"),
-                        "{error}"
-                    );
-                }
-            }
-            other => panic!("{failing}: unexpected {other}"),
+        let error = step_error(&err, &step);
+        assert!(
+            error.contains(&format!("upgrading {failing} failed")),
+            "{error}"
+        );
+        assert!(error.contains("restored"), "{error}");
+        if *failing == "etcd" {
+            // Spec §14.5 4e: the old member is waited for and its state reported.
+            assert!(
+                error.contains("the previous etcd serves the cluster again"),
+                "{error}"
+            );
         }
         // The failing component has its old manifest; those before it are upgraded; those
         // after it were not touched.
@@ -216,11 +195,7 @@ fn a_component_that_does_not_come_up_is_restored_and_named() {
         // The kubelet runs the old manifest again, then the upgrade is finished by re-running.
         c.kubelet.heal(failing);
         c.wait_mirror_current(failing);
-        let j = c
-            .apply(&bundle(TO), Duration::from_secs(20), &services, &mut |_| {
-                Ok(())
-            })
-            .unwrap();
+        let j = c.apply_target(Duration::from_secs(20), &services).unwrap();
         assert_eq!(j.state, UpgradeState::Succeeded, "{failing}");
         assert_eq!(
             j.steps
@@ -267,11 +242,7 @@ fn a_crash_between_components_resumes() {
     assert_eq!(image_tag(&c.manifest("kube-apiserver")), TO);
     assert_eq!(image_tag(&c.manifest("kube-controller-manager")), FROM);
     let backup_before = j.backup_dir.clone();
-    let j = c
-        .apply(&bundle(TO), Duration::from_secs(20), &services, &mut |_| {
-            Ok(())
-        })
-        .unwrap();
+    let j = c.apply_target(Duration::from_secs(20), &services).unwrap();
     assert_eq!(j.state, UpgradeState::Succeeded);
     assert_eq!(
         j.backup_dir, backup_before,
@@ -322,9 +293,7 @@ fn a_crash_inside_a_component_waits_for_it_on_resume() {
     // Resumed: the equal manifest is not skipped but waited for; it never runs, so the old one
     // is put back and the step fails naming the component.
     let err = c
-        .apply(&bundle(TO), Duration::from_secs(2), &services, &mut |_| {
-            Ok(())
-        })
+        .apply_target(Duration::from_secs(2), &services)
         .unwrap_err();
     assert!(
         matches!(&err, ApplyError::Step { step: s, .. } if *s == step),
@@ -333,11 +302,7 @@ fn a_crash_inside_a_component_waits_for_it_on_resume() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), old);
     c.kubelet.heal(cm);
     c.wait_mirror_current(cm);
-    let j = c
-        .apply(&bundle(TO), Duration::from_secs(20), &services, &mut |_| {
-            Ok(())
-        })
-        .unwrap();
+    let j = c.apply_target(Duration::from_secs(20), &services).unwrap();
     assert_eq!(j.state, UpgradeState::Succeeded);
     assert_eq!(image_tag(&c.manifest(cm)), TO);
 }
@@ -410,11 +375,7 @@ fn etcd_step_of_a_clean_apply(
     c: &Cluster,
     services: &NoServices,
 ) -> firstboot::runner::journal::PhaseRecord {
-    let j = c
-        .apply(&bundle(TO), Duration::from_secs(20), services, &mut |_| {
-            Ok(())
-        })
-        .unwrap();
+    let j = c.apply_target(Duration::from_secs(20), services).unwrap();
     assert_eq!(j.state, UpgradeState::Succeeded);
     j.steps
         .into_iter()
@@ -443,23 +404,16 @@ fn an_etcd_that_leaves_the_cluster_unavailable_is_put_back_and_named() {
     });
     let services = NoServices::default();
     let err = c
-        .apply(&bundle(TO), Duration::from_secs(5), &services, &mut |_| {
-            Ok(())
-        })
+        .apply_target(Duration::from_secs(5), &services)
         .unwrap_err();
-    match &err {
-        ApplyError::Step { step, error } => {
-            assert_eq!(step, "control-plane/etcd");
-            assert!(error.contains("not available after the upgrade"), "{error}");
-            assert!(
-                error.contains(
-                    "previous etcd manifest is back and the previous etcd serves the cluster again"
-                ),
-                "{error}"
-            );
-        }
-        other => panic!("unexpected {other}"),
-    }
+    let error = step_error(&err, "control-plane/etcd");
+    assert!(error.contains("not available after the upgrade"), "{error}");
+    assert!(
+        error.contains(
+            "previous etcd manifest is back and the previous etcd serves the cluster again"
+        ),
+        "{error}"
+    );
     assert_eq!(std::fs::read_to_string(&etcd_path).unwrap(), old);
     assert_eq!(image_tag(&c.manifest("kube-apiserver")), FROM);
     testkit::wait_until("the old etcd runs again", Duration::from_secs(30), || {
@@ -511,18 +465,13 @@ fn an_old_etcd_that_cannot_run_on_its_data_is_restored_from_the_snapshot() {
             },
         )
         .unwrap_err();
-    match &err {
-        ApplyError::Step { step, error } => {
-            assert_eq!(step, "control-plane/etcd");
-            assert!(error.contains("not available after the upgrade"), "{error}");
-            assert!(
-                error.contains("its data was restored from the snapshot")
-                    && error.contains("it serves the cluster again"),
-                "{error}"
-            );
-        }
-        other => panic!("unexpected {other}"),
-    }
+    let error = step_error(&err, "control-plane/etcd");
+    assert!(error.contains("not available after the upgrade"), "{error}");
+    assert!(
+        error.contains("its data was restored from the snapshot")
+            && error.contains("it serves the cluster again"),
+        "{error}"
+    );
     assert_eq!(std::fs::read_to_string(&etcd_path).unwrap(), old);
     c.etcd.lock().unwrap().wait_healthy(Duration::from_secs(30));
     let etcd = c.etcd_client();
@@ -532,16 +481,9 @@ fn an_old_etcd_that_cannot_run_on_its_data_is_restored_from_the_snapshot() {
     );
     assert_eq!(etcd.get(b"/registry/after-snapshot").unwrap(), None);
     // The data the old etcd could not run on is kept beside the restored one.
-    let kept: Vec<String> = std::fs::read_dir(c.path("/var/lib"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("etcd.before-rollback-"))
-        .collect();
+    let kept = c.etcd_data_kept_aside();
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert!(c
-        .path(&format!(
-            "/var/lib/{}/member/migrated-by-the-new-etcd",
-            kept[0]
-        ))
+        .path(&format!("{}/member/migrated-by-the-new-etcd", kept[0]))
         .exists());
 }

@@ -9,13 +9,11 @@ use std::time::Duration;
 use firstboot::kube::NoServices;
 use firstboot::upgrade::apply::ApplyError;
 use firstboot::upgrade::journal::UPGRADE_JOURNAL;
-use upgrade_support::{bundle, Cluster, NODE, TO};
+use upgrade_support::{Cluster, NODE, TO};
 
 fn refused(c: &Cluster) -> Vec<(String, String)> {
     let services = NoServices::default();
-    match c.apply(&bundle(TO), Duration::from_secs(20), &services, &mut |_| {
-        Ok(())
-    }) {
+    match c.apply_target(Duration::from_secs(20), &services) {
         Err(ApplyError::Unhealthy(f)) => {
             assert!(!c.path(UPGRADE_JOURNAL).exists(), "nothing is recorded");
             assert!(
@@ -94,8 +92,5 @@ fn unhealthy_clusters_are_refused_before_any_change() {
     // Healthy again: the upgrade goes through.
     c.jobs.set_enabled(true);
     let services = NoServices::default();
-    c.apply(&bundle(TO), Duration::from_secs(20), &services, &mut |_| {
-        Ok(())
-    })
-    .unwrap();
+    c.apply_target(Duration::from_secs(20), &services).unwrap();
 }

@@ -10,7 +10,7 @@ use firstboot::phases::{CheckOutcome, PlanItem};
 use firstboot::upgrade::coredns::{self, InstalledCoreDns};
 use firstboot::upgrade::health::{self, HealthOptions};
 use serde_json::{json, Value};
-use testkit::apiserver::{ApiServer, ApiServerOptions, TlsMaterial};
+use testkit::apiserver::ApiServer;
 
 const PAUSE: &str = "registry.example:5000/pause:3.10.2";
 
@@ -21,23 +21,10 @@ struct Env {
 }
 
 fn start() -> Env {
-    let tls = TlsMaterial::generate().unwrap();
-    let server = ApiServer::start(ApiServerOptions {
-        tls: tls.material.clone(),
-        port: None,
-        git_version: "v1.36.2".into(),
-    })
-    .unwrap();
+    let (server, tls) = ApiServer::start_generated("v1.36.2").unwrap();
     let root = tempfile::tempdir().unwrap();
     let admin = root.path().join("admin.conf");
-    server
-        .write_kubeconfig(
-            &admin,
-            &tls.admin_cert_pem,
-            &tls.admin_key_pem,
-            &tls.ca_cert_pem,
-        )
-        .unwrap();
+    server.write_admin_kubeconfig(&admin, &tls).unwrap();
     let cluster = Cluster::from_kubeconfig(&admin, "admin.conf", Duration::from_secs(2)).unwrap();
     Env {
         server,

@@ -7,22 +7,16 @@ mod upgrade_support;
 use std::time::Duration;
 
 use firstboot::kube::NoServices;
-use firstboot::upgrade::apply::{ApplyError, Kind};
+use firstboot::upgrade::apply::ApplyError;
 use firstboot::upgrade::journal::UpgradeState;
-use upgrade_support::{bundle, image_tag, Cluster, FROM, TO};
+use upgrade_support::{image_tag, Cluster, FROM, TO};
 
 #[test]
 fn node_upgrade_follows_the_cluster_version() {
     let c = Cluster::start();
     let services = NoServices::default();
     let err = c
-        .upgrade(
-            Kind::Node,
-            &bundle(TO),
-            Duration::from_secs(20),
-            &services,
-            &mut |_| Ok(()),
-        )
+        .node_target(Duration::from_secs(20), &services)
         .unwrap_err();
     match err {
         ApplyError::BadInput(m) => {
@@ -34,29 +28,9 @@ fn node_upgrade_follows_the_cluster_version() {
     assert_eq!(image_tag(&c.manifest("kube-apiserver")), FROM);
 
     // What `upgrade apply` on the first control-plane node leaves in the cluster.
-    let mut cm = c
-        .server
-        .get("v1", "configmaps", Some("kube-system"), "kubeadm-config")
-        .unwrap();
-    let cc = cm["data"]["ClusterConfiguration"]
-        .as_str()
-        .unwrap()
-        .replace(
-            &format!("kubernetesVersion: {FROM}"),
-            &format!("kubernetesVersion: {TO}"),
-        );
-    cm["data"]["ClusterConfiguration"] = cc.into();
-    c.server.insert(cm).unwrap();
+    c.set_cluster_version(TO);
 
-    let j = c
-        .upgrade(
-            Kind::Node,
-            &bundle(TO),
-            Duration::from_secs(20),
-            &services,
-            &mut |_| Ok(()),
-        )
-        .unwrap();
+    let j = c.node_target(Duration::from_secs(20), &services).unwrap();
     assert_eq!(j.state, UpgradeState::Succeeded);
     let names: Vec<&str> = j.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(

@@ -11,7 +11,7 @@ use std::time::Duration;
 use firstboot::kube::NoServices;
 use firstboot::upgrade::journal::{UpgradeJournal, UpgradeState};
 use firstboot::upgrade::rollback::{self, Step};
-use upgrade_support::{bundle, image_tag, Cluster, FROM, TO};
+use upgrade_support::{image_tag, Cluster, FROM, TO};
 
 #[test]
 fn rollback_restores_etcd_data_manifests_and_links() {
@@ -32,10 +32,7 @@ fn rollback_restores_etcd_data_manifests_and_links() {
     etcd.put(b"/registry/before", b"kept").unwrap();
 
     let services = NoServices::default();
-    c.apply(&bundle(TO), Duration::from_secs(20), &services, &mut |_| {
-        Ok(())
-    })
-    .unwrap();
+    c.apply_target(Duration::from_secs(20), &services).unwrap();
     assert_eq!(image_tag(&c.manifest("kube-apiserver")), TO);
     // What the upgraded (and, say, broken) cluster writes after the snapshot.
     etcd.put(b"/registry/after", b"lost").unwrap();
@@ -83,11 +80,7 @@ fn rollback_restores_etcd_data_manifests_and_links() {
     );
     assert_eq!(etcd.get(b"/registry/after").unwrap(), None);
     // The data from before the rollback is kept aside.
-    let kept: Vec<String> = std::fs::read_dir(c.path("/var/lib"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("etcd.before-rollback-"))
-        .collect();
+    let kept = c.etcd_data_kept_aside();
     assert_eq!(kept.len(), 1, "{kept:?}");
 
     // Node files and links are those from before the upgrade.

@@ -89,26 +89,8 @@ fn worker_upgrade_node_uses_the_kubelet_credentials_and_touches_no_static_pod() 
 
     // What `upgrade apply` on the first control-plane node leaves in the cluster: the new
     // version, and a cluster-wide kubelet setting the worker must pick up.
-    let mut cm = c
-        .server
-        .get("v1", "configmaps", Some("kube-system"), "kubeadm-config")
-        .unwrap();
-    let cc = cm["data"]["ClusterConfiguration"]
-        .as_str()
-        .unwrap()
-        .replace(
-            &format!("kubernetesVersion: {FROM}"),
-            &format!("kubernetesVersion: {TO}"),
-        );
-    cm["data"]["ClusterConfiguration"] = cc.into();
-    c.server.insert(cm).unwrap();
-    let mut kcm = c
-        .server
-        .get("v1", "configmaps", Some("kube-system"), "kubelet-config")
-        .unwrap();
-    let doc = format!("{}maxPods: 99\n", kcm["data"]["kubelet"].as_str().unwrap());
-    kcm["data"]["kubelet"] = doc.into();
-    c.server.insert(kcm).unwrap();
+    c.set_cluster_version(TO);
+    c.append_to_kubelet_config("maxPods: 99");
 
     let seen = c.server.requests().len();
     let out = upgrade_node(w);

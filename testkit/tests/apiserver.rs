@@ -8,7 +8,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::Client;
 use serde_json::json;
-use testkit::apiserver::{ApiServer, ApiServerOptions, GeneratedTls, TlsMaterial};
+use testkit::apiserver::{ApiServer, GeneratedTls, TlsMaterial};
 
 struct Env {
     server: ApiServer,
@@ -18,13 +18,7 @@ struct Env {
 
 impl Env {
     fn new() -> Env {
-        let tls = TlsMaterial::generate().unwrap();
-        let server = ApiServer::start(ApiServerOptions {
-            tls: tls.material.clone(),
-            port: None,
-            git_version: "v1.36.2".into(),
-        })
-        .unwrap();
+        let (server, tls) = ApiServer::start_generated("v1.36.2").unwrap();
         Env {
             server,
             tls,
@@ -38,14 +32,7 @@ impl Env {
 
     async fn admin(&self) -> Client {
         let p = self.path("admin.conf");
-        self.server
-            .write_kubeconfig(
-                &p,
-                &self.tls.admin_cert_pem,
-                &self.tls.admin_key_pem,
-                &self.tls.ca_cert_pem,
-            )
-            .unwrap();
+        self.server.write_admin_kubeconfig(&p, &self.tls).unwrap();
         client(&p).await
     }
 
@@ -685,14 +672,7 @@ async fn health_toggles_and_injected_failures() {
 async fn kubeconfig_with_localhost_and_foreign_client_cert() {
     let env = Env::new();
     let p = env.path("localhost.conf");
-    env.server
-        .write_kubeconfig(
-            &p,
-            &env.tls.admin_cert_pem,
-            &env.tls.admin_key_pem,
-            &env.tls.ca_cert_pem,
-        )
-        .unwrap();
+    env.server.write_admin_kubeconfig(&p, &env.tls).unwrap();
     let text = std::fs::read_to_string(&p)
         .unwrap()
         .replace("127.0.0.1", "localhost");

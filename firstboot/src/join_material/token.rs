@@ -266,16 +266,11 @@ pub fn defaulted(cfg: &BootstrapTokenConfig) -> BootstrapTokenConfig {
 
 /// Formats a time like Go's `time.RFC3339` in UTC (`2026-11-26T16:35:11Z`, whole seconds).
 pub fn format_rfc3339_utc(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    let layout =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(layout)
+        .expect("a date in the calendar formats with numeric components")
 }
 
 /// The expiry kubeadm writes for a token: `expires` if set (it wins over `ttl`), else

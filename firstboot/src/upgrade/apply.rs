@@ -190,22 +190,16 @@ pub fn stored_component_configs(
     cluster: &crate::kube::Cluster,
     proxy: bool,
 ) -> anyhow::Result<(Option<serde_yaml::Value>, Option<serde_yaml::Value>)> {
-    use k8s_openapi::api::core::v1::ConfigMap;
-    let read = |name: &str, key: &str| -> anyhow::Result<Option<serde_yaml::Value>> {
-        let cm: Option<ConfigMap> = cluster.get(Some("kube-system"), name)?;
-        match cm.and_then(|c| c.data).and_then(|d| d.get(key).cloned()) {
-            Some(text) => Ok(Some(serde_yaml::from_str(&text).map_err(|e| {
-                anyhow::anyhow!("ConfigMap kube-system/{name} key {key}: {e}")
-            })?)),
-            None => Ok(None),
-        }
-    };
+    use phases::join::stored_document;
     let proxy = if proxy {
-        read("kube-proxy", "config.conf")?
+        stored_document(cluster, "kube-proxy", "config.conf")?
     } else {
         None
     };
-    Ok((read("kubelet-config", "kubelet")?, proxy))
+    Ok((
+        stored_document(cluster, "kubelet-config", "kubelet")?,
+        proxy,
+    ))
 }
 
 /// [`target_config`] with the cluster's stored ClusterConfiguration and component
@@ -843,7 +837,7 @@ fn run_step(
             )),
         },
         KUBELET_CONFIG => {
-            let doc = super::kubelet_config::cluster_kubelet_config(env.cluster.get()?)?;
+            let doc = phases::join::stored_kubelet_configuration(env.cluster.get()?)?;
             let c = ctx();
             let items = super::kubelet_config::plan(&c, doc)?;
             let ts = backup::timestamp(time::OffsetDateTime::now_utc());

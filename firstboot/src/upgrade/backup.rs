@@ -38,15 +38,9 @@ pub const STATIC_PODS: [&str; 4] = [
 /// Timestamp suffix in kubeadm's Go layout `2006-01-02-15-04-05` (UTC here: the process-local
 /// offset is not reliably known in a multi-threaded program).
 pub fn timestamp(t: time::OffsetDateTime) -> String {
-    format!(
-        "{:04}-{:02}-{:02}-{:02}-{:02}-{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    let layout = time::macros::format_description!("[year]-[month]-[day]-[hour]-[minute]-[second]");
+    t.format(layout)
+        .expect("a date in the calendar formats with numeric components")
 }
 
 /// The two backup directories (node paths) of an upgrade started at `ts`.

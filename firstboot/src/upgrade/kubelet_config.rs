@@ -3,32 +3,13 @@
 //! regenerates it — and `instance-config.yaml` when missing — from the cluster's
 //! `kube-system/kubelet-config` ConfigMap with the per-node mutation of the kubelet-start phase.
 
-use k8s_openapi::api::core::v1::ConfigMap;
-
 use crate::fsutil;
-use crate::kube::Cluster;
 use crate::phases::{apply_item, Context, PlanItem};
 
 /// The kubelet configuration file.
 pub const CONFIG: &str = "/var/lib/kubelet/config.yaml";
 /// The per-instance kubelet configuration.
 pub const INSTANCE_CONFIG: &str = "/var/lib/kubelet/instance-config.yaml";
-
-/// The cluster-wide KubeletConfiguration from `kube-system/kubelet-config`.
-pub fn cluster_kubelet_config(cluster: &Cluster) -> anyhow::Result<serde_json::Value> {
-    let cm: Option<ConfigMap> = cluster.get(Some("kube-system"), "kubelet-config")?;
-    let text = cm
-        .and_then(|c| c.data)
-        .and_then(|d| d.get("kubelet").cloned())
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "ConfigMap kube-system/kubelet-config not found or has no `kubelet` key"
-            )
-        })?;
-    serde_yaml::from_str(&text).map_err(|e| {
-        anyhow::anyhow!("ConfigMap kube-system/kubelet-config: invalid KubeletConfiguration: {e}")
-    })
-}
 
 /// The files the step writes (pure, given the cluster document).
 pub fn plan(ctx: &Context, cluster_doc: serde_json::Value) -> anyhow::Result<Vec<PlanItem>> {

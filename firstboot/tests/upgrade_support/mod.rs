@@ -260,6 +260,65 @@ impl Cluster {
         self.upgrade(Kind::Apply, bundle, wait, services, progress)
     }
 
+    /// Runs `upgrade apply` to [`TO`] with its bundle, without a progress hook.
+    pub fn apply_target(
+        &self,
+        wait: Duration,
+        services: &NoServices,
+    ) -> Result<UpgradeJournal, ApplyError> {
+        self.apply(&bundle(TO), wait, services, &mut |_| Ok(()))
+    }
+
+    /// Runs `upgrade node` to [`TO`] with its bundle, without a progress hook.
+    pub fn node_target(
+        &self,
+        wait: Duration,
+        services: &NoServices,
+    ) -> Result<UpgradeJournal, ApplyError> {
+        self.upgrade(Kind::Node, &bundle(TO), wait, services, &mut |_| Ok(()))
+    }
+
+    /// Sets `kubernetesVersion` in the cluster's stored ClusterConfiguration from [`FROM`] to
+    /// `version`: what `upgrade apply` on the first control-plane node leaves behind.
+    pub fn set_cluster_version(&self, version: &str) {
+        let mut cm = self
+            .server
+            .get("v1", "configmaps", Some("kube-system"), "kubeadm-config")
+            .unwrap();
+        let cc = cm["data"]["ClusterConfiguration"]
+            .as_str()
+            .unwrap()
+            .replace(
+                &format!("kubernetesVersion: {FROM}"),
+                &format!("kubernetesVersion: {version}"),
+            );
+        cm["data"]["ClusterConfiguration"] = cc.into();
+        self.server.insert(cm).unwrap();
+    }
+
+    /// Appends `line` to the cluster's stored KubeletConfiguration (a cluster-wide kubelet
+    /// setting changed since the nodes were set up).
+    pub fn append_to_kubelet_config(&self, line: &str) {
+        let mut kcm = self
+            .server
+            .get("v1", "configmaps", Some("kube-system"), "kubelet-config")
+            .unwrap();
+        let doc = format!("{}{line}\n", kcm["data"]["kubelet"].as_str().unwrap());
+        kcm["data"]["kubelet"] = doc.into();
+        self.server.insert(kcm).unwrap();
+    }
+
+    /// Node paths of etcd data directories set aside by a restore from the snapshot
+    /// (`/var/lib/etcd.before-rollback-<ts>`).
+    pub fn etcd_data_kept_aside(&self) -> Vec<String> {
+        std::fs::read_dir(self.path("/var/lib"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("etcd.before-rollback-"))
+            .map(|n| format!("/var/lib/{n}"))
+            .collect()
+    }
+
     /// Runs `upgrade apply` or `upgrade node` through the library.
     pub fn upgrade(
         &self,
@@ -334,4 +393,16 @@ pub fn image_tag(manifest: &str) -> String {
     let pod = firstboot::manifests::pod_from_yaml(manifest, "m").unwrap();
     let image = pod.spec.unwrap().containers[0].image.clone().unwrap();
     image.rsplit_once(':').unwrap().1.to_string()
+}
+
+/// The error of the step that failed, asserting it is `step`.
+#[track_caller]
+pub fn step_error(err: &ApplyError, step: &str) -> String {
+    match err {
+        ApplyError::Step { step: s, error } => {
+            assert_eq!(s, step);
+            error.clone()
+        }
+        other => panic!("expected step {step} to fail: {other}"),
+    }
 }

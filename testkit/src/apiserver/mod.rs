@@ -291,6 +291,29 @@ impl ApiServer {
         });
     }
 
+    /// Start on a free port with freshly generated test TLS ([`TlsMaterial::generate`]),
+    /// reporting `git_version`; the server and its TLS (admin client certificate, CA).
+    pub fn start_generated(git_version: &str) -> anyhow::Result<(ApiServer, GeneratedTls)> {
+        let tls = TlsMaterial::generate()?;
+        let server = ApiServer::start(ApiServerOptions {
+            tls: tls.material.clone(),
+            port: None,
+            git_version: git_version.into(),
+        })?;
+        Ok((server, tls))
+    }
+
+    /// Write a kubeconfig for this server with the `system:masters` admin client certificate of
+    /// `tls` (from [`ApiServer::start_generated`]).
+    pub fn write_admin_kubeconfig(&self, path: &Path, tls: &GeneratedTls) -> anyhow::Result<()> {
+        self.write_kubeconfig(
+            path,
+            &tls.admin_cert_pem,
+            &tls.admin_key_pem,
+            &tls.ca_cert_pem,
+        )
+    }
+
     /// Write a kubeconfig for this server authenticating with a client certificate (PEM), trusting `ca_pem`.
     pub fn write_kubeconfig(
         &self,

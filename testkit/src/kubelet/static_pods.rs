@@ -44,11 +44,36 @@ struct State {
 /// The stand-in kubelet; stops polling when dropped.
 pub struct FakeKubelet {
     state: Arc<Mutex<State>>,
+    _poller: Poller,
+}
+
+/// A thread calling `tick` every 50 ms until dropped (then joined).
+struct Poller {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Drop for FakeKubelet {
+impl Poller {
+    fn spawn(name: &str, mut tick: impl FnMut() + Send + 'static) -> Poller {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                while !stop2.load(Ordering::SeqCst) {
+                    tick();
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            })
+            .expect("test poller thread");
+        Poller {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Poller {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
@@ -83,24 +108,14 @@ impl FakeKubelet {
             hook: None,
             seen: BTreeMap::new(),
         }));
-        let stop = Arc::new(AtomicBool::new(false));
         let dir = root.join("etc/kubernetes/manifests");
         let node = node.to_string();
         sync(&dir, &store, &node, &state);
-        let (s2, stop2) = (state.clone(), stop.clone());
-        let thread = std::thread::Builder::new()
-            .name("fake-kubelet".into())
-            .spawn(move || {
-                while !stop2.load(Ordering::SeqCst) {
-                    sync(&dir, &store, &node, &s2);
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-            })
-            .expect("fake kubelet thread");
+        let s2 = state.clone();
+        let poller = Poller::spawn("fake-kubelet", move || sync(&dir, &store, &node, &s2));
         FakeKubelet {
             state,
-            stop,
-            thread: Some(thread),
+            _poller: poller,
         }
     }
 
@@ -211,50 +226,33 @@ fn mirror_pod(manifest: &Value, node: &str, hash: &str, running: bool) -> Value 
 /// enabled. Stops when dropped.
 pub struct JobCompleter {
     enabled: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for JobCompleter {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+    _poller: Poller,
 }
 
 impl JobCompleter {
     /// Starts completing Jobs named `<prefix>…` in `store` (polling every 50 ms).
     pub fn start(store: Store, prefix: &str) -> JobCompleter {
         let enabled = Arc::new(AtomicBool::new(true));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (e2, s2, prefix) = (enabled.clone(), stop.clone(), prefix.to_string());
-        let thread = std::thread::Builder::new()
-            .name("job-completer".into())
-            .spawn(move || {
-                while !s2.load(Ordering::SeqCst) {
-                    if e2.load(Ordering::SeqCst) {
-                        for mut job in store.list("batch/v1", "jobs", Some("kube-system")) {
-                            let name = job["metadata"]["name"].as_str().unwrap_or_default();
-                            if !name.starts_with(&prefix) || job["status"]["succeeded"] == 1 {
-                                continue;
-                            }
-                            job["status"] = json!({
-                                "succeeded": 1,
-                                "conditions": [{"type": "Complete", "status": "True"}],
-                            });
-                            let _ = store.insert(job);
-                        }
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
+        let (e2, prefix) = (enabled.clone(), prefix.to_string());
+        let poller = Poller::spawn("job-completer", move || {
+            if !e2.load(Ordering::SeqCst) {
+                return;
+            }
+            for mut job in store.list("batch/v1", "jobs", Some("kube-system")) {
+                let name = job["metadata"]["name"].as_str().unwrap_or_default();
+                if !name.starts_with(&prefix) || job["status"]["succeeded"] == 1 {
+                    continue;
                 }
-            })
-            .expect("job completer thread");
+                job["status"] = json!({
+                    "succeeded": 1,
+                    "conditions": [{"type": "Complete", "status": "True"}],
+                });
+                let _ = store.insert(job);
+            }
+        });
         JobCompleter {
             enabled,
-            stop,
-            thread: Some(thread),
+            _poller: poller,
         }
     }
 

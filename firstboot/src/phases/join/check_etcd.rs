@@ -3,7 +3,7 @@
 //! request (kubeadm 1.36.1+) — through a client built from the etcd Pods' annotation and this
 //! node's etcd PKI; writes nothing, nothing for external etcd.
 
-use super::etcd_join::{cluster_config, stacked_client};
+use super::etcd_join::{stacked_client, stacked_join_config};
 use crate::phases::{Context, Phase, Plan, PlanItem};
 
 /// The `check-etcd` phase.
@@ -37,14 +37,9 @@ impl Phase for CheckEtcd {
         _plan: &Plan,
         progress: &mut dyn FnMut(usize),
     ) -> anyhow::Result<()> {
-        if ctx.cluster.is_none() || !ctx.config.is_control_plane() {
-            return Ok(()); // dry run (the plan was printed), or a worker
-        }
-        let cfg = cluster_config(ctx)?;
-        if cfg.cluster.etcd.external.is_some() {
-            println!("[check-etcd] external etcd: nothing to do");
+        let Some(cfg) = stacked_join_config(ctx, "check-etcd")? else {
             return Ok(());
-        }
+        };
         println!("[check-etcd] Checking that the etcd cluster is healthy");
         let client = stacked_client(ctx, &cfg)?;
         client.check_cluster_health()?;

@@ -122,6 +122,21 @@ fn nothing_to_do(cfg: &NodeConfig) -> Option<&'static str> {
     }
 }
 
+/// The joining control plane's configuration merged with the cluster's, when the etcd join
+/// phases have work: `None` in a dry run (the plan was printed), on a worker, and with external
+/// etcd (said under `[tag]`).
+pub fn stacked_join_config(ctx: &Context, tag: &str) -> anyhow::Result<Option<NodeConfig>> {
+    if ctx.cluster.is_none() || !ctx.config.is_control_plane() {
+        return Ok(None);
+    }
+    let cfg = cluster_config(ctx)?;
+    if let Some(why) = nothing_to_do(&cfg) {
+        println!("[{tag}] {why}");
+        return Ok(None);
+    }
+    Ok(Some(cfg))
+}
+
 impl Phase for EtcdJoin {
     fn name(&self) -> &'static str {
         "etcd-join"
@@ -170,14 +185,9 @@ impl Phase for EtcdJoin {
         _plan: &Plan,
         progress: &mut dyn FnMut(usize),
     ) -> anyhow::Result<()> {
-        if ctx.cluster.is_none() || !ctx.config.is_control_plane() {
-            return Ok(()); // dry run (the plan was printed), or a worker
-        }
-        let cfg = cluster_config(ctx)?;
-        if let Some(why) = nothing_to_do(&cfg) {
-            println!("[etcd-join] {why}");
+        let Some(cfg) = stacked_join_config(ctx, "etcd-join")? else {
             return Ok(());
-        }
+        };
         let me = local_member(&cfg)?;
         let client = stacked_client(ctx, &cfg)?;
         let sub = sub_context(ctx, &cfg, ctx.skip);

@@ -3,7 +3,7 @@
 //! Node has this name, writes the kubelet files from the cluster's `kubelet-config` ConfigMap,
 //! and restarts the kubelet (which then TLS-bootstraps).
 
-use k8s_openapi::api::core::v1::{ConfigMap, Node};
+use k8s_openapi::api::core::v1::Node;
 
 use super::{
     bootstrap_cluster, cluster_configuration, discover, join_config, BOOTSTRAP_KUBELET_CONF,
@@ -93,20 +93,7 @@ impl Phase for JoinKubeletStart {
         } else {
             println!("[kubelet-start] WARNING: cannot tell the staged kubelet version; skipping the skew check");
         }
-        let kcm: Option<ConfigMap> = cluster.get(Some("kube-system"), "kubelet-config")?;
-        let kubelet_text = kcm
-            .and_then(|c| c.data)
-            .and_then(|d| d.get("kubelet").cloned())
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "ConfigMap kube-system/kubelet-config not found or has no `kubelet` key"
-                )
-            })?;
-        let kubelet_doc: serde_json::Value = serde_yaml::from_str(&kubelet_text).map_err(|e| {
-            anyhow::anyhow!(
-                "ConfigMap kube-system/kubelet-config: invalid KubeletConfiguration: {e}"
-            )
-        })?;
+        let kubelet_doc = super::stored_kubelet_configuration(&cluster)?;
 
         // bootstrap-kubelet.conf: cluster re-keyed to clusterName; CP joins talk to their own
         // future API server.

@@ -161,6 +161,31 @@ pub fn check_join_material(ctx: &Context) -> anyhow::Result<()> {
     crate::join::checks::check_with_cluster(&cluster, id.as_deref(), key, now)
 }
 
+/// The YAML document under `key` of ConfigMap `kube-system/<name>` (`kubelet-config` /
+/// `kubelet`, `kube-proxy` / `config.conf`), parsed; `None` when the ConfigMap or the key is
+/// missing.
+pub fn stored_document<T: serde::de::DeserializeOwned>(
+    cluster: &Cluster,
+    name: &str,
+    key: &str,
+) -> anyhow::Result<Option<T>> {
+    let cm: Option<ConfigMap> = cluster.get(Some("kube-system"), name)?;
+    match cm.and_then(|c| c.data).and_then(|d| d.get(key).cloned()) {
+        Some(text) => serde_yaml::from_str(&text)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("ConfigMap kube-system/{name} key {key}: {e}")),
+        None => Ok(None),
+    }
+}
+
+/// The cluster-wide KubeletConfiguration from `kube-system/kubelet-config`; an error when it
+/// is missing.
+pub fn stored_kubelet_configuration(cluster: &Cluster) -> anyhow::Result<serde_json::Value> {
+    stored_document(cluster, "kubelet-config", "kubelet")?.ok_or_else(|| {
+        anyhow::anyhow!("ConfigMap kube-system/kubelet-config not found or has no `kubelet` key")
+    })
+}
+
 /// Reads `kube-system/kubeadm-config` and parses its ClusterConfiguration.
 pub fn cluster_configuration(cluster: &Cluster) -> anyhow::Result<ClusterConfiguration> {
     let cm: ConfigMap = cluster
