@@ -295,6 +295,69 @@ fn second_version_stages_beside_and_activates_on_request() {
 }
 
 #[test]
+fn a_staged_version_activates_without_its_bundle_as_stage_activate_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let b1 = versioned_bundle(dir.path(), "v1.36.2", None);
+    let b2 = versioned_bundle(dir.path(), "v1.36.3", None);
+    let staged_beside = |name: &str| {
+        let root = dir.path().join(name);
+        assert!(stage(&b1, &root, &[]).status.success());
+        assert!(stage(&b2, &root, &[]).status.success());
+        root
+    };
+    let read = |root: &Path, p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    // The reference: `bake stage --activate` with the bundle.
+    let with_bundle = staged_beside("with-bundle");
+    assert!(stage(&b2, &with_bundle, &["--activate"]).status.success());
+    let from_staged = staged_beside("from-staged");
+    let tampered = staged_beside("tampered");
+    std::fs::remove_file(&b2).unwrap();
+
+    let opts = |root: &Path| bake::stage::StageOptions {
+        root: root.to_path_buf(),
+        ..Default::default()
+    };
+    let r = bake::stage::activate_staged("v1.36.3", &opts(&from_staged)).unwrap();
+    assert_eq!(r.active_version, "v1.36.3");
+    for p in [
+        "usr/share/kubebake/staged.json",
+        "var/lib/kubebake/release-index.yaml",
+    ] {
+        assert_eq!(read(&from_staged, p), read(&with_bundle, p), "{p}");
+    }
+    for n in ["kubeadm", "kubelet", "kubectl"] {
+        let link = |root: &Path| std::fs::read_link(root.join("usr/local/bin").join(n)).unwrap();
+        assert_eq!(link(&from_staged), link(&with_bundle), "{n}");
+    }
+    assert!(bake(&["check", "--root", from_staged.to_str().unwrap()])
+        .status
+        .success());
+
+    // A staged binary that changed since: refused, named, nothing switched.
+    let kubelet = tampered.join("opt/kubebake/versions/v1.36.3/bin/kubelet");
+    std::fs::write(&kubelet, b"#!/bin/sh\necho not the staged kubelet\n").unwrap();
+    let before = read(&tampered, "usr/share/kubebake/staged.json");
+    let err = bake::stage::activate_staged("v1.36.3", &opts(&tampered))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("/opt/kubebake/versions/v1.36.3/bin/kubelet")
+            && err.contains("stage the bundle again"),
+        "{err}"
+    );
+    assert_eq!(read(&tampered, "usr/share/kubebake/staged.json"), before);
+    assert_eq!(
+        std::fs::read_link(tampered.join("usr/local/bin/kubelet")).unwrap(),
+        PathBuf::from("/opt/kubebake/versions/v1.36.2/bin/kubelet")
+    );
+    // A version never staged.
+    let err = bake::stage::activate_staged("v1.37.0", &opts(&from_staged))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("v1.37.0 is not staged"), "{err}");
+}
+
+#[test]
 fn tampered_bundle_stages_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let b = versioned_bundle(dir.path(), "v1.36.2", None);

@@ -113,7 +113,6 @@ fn stage_inner(
     progress: &dyn Progress,
     work_parent: &Path,
 ) -> Result<StageReport> {
-    let root = &opts.root;
     fs::create_dir_all(work_parent).at(work_parent)?;
     let work = tempfile::Builder::new()
         .prefix("bundle-")
@@ -133,26 +132,110 @@ fn stage_inner(
         },
         progress,
     )?;
-    let manifest = &report.manifest;
-    let version = manifest.kubernetes_version.clone();
-
-    let record_path = under(root, RECORD_PATH);
-    let mut record: StagedRecord = match fs::read(&record_path) {
-        Ok(b) => serde_json::from_slice(&b)
-            .map_err(|e| Error::Other(format!("{}: {e}", record_path.display())))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => StagedRecord::default(),
-        Err(e) => return Err(Error::io(&record_path, e)),
+    let source = Source {
+        manifest: report.manifest,
+        release_index: report.release_index,
+        bundle_sha256: report.bundle_sha256,
+        signature_verified: report.signature_verified,
+        images_archive: report.images_archive,
+        unpacked: Some(unpacked),
     };
+    let out = install(&source, opts)?;
+    drop(work);
+    let _ = fs::remove_dir(work_parent);
+    Ok(out)
+}
+
+/// Makes `version`, staged before, the active one without reading its bundle again: the plan
+/// comes from the staged copies of its manifest and release index
+/// (`/var/lib/kubebake/bundles/<v>/`), and every file from the bundle must still be in place
+/// with its sha256 (otherwise: stage the bundle again). Writes only what differs, like
+/// [`stage`] with [`StageOptions::activate`].
+pub fn activate_staged(version: &str, opts: &StageOptions) -> Result<StageReport> {
+    let root = &opts.root;
+    let record = read_record(root)?;
+    let bundle = record
+        .bundles
+        .iter()
+        .find(|b| b.kubernetes_version == version)
+        .ok_or_else(|| Error::Other(format!("version {version} is not staged on this node")))?;
+    let read_yaml = |node_path: String| -> Result<String> {
+        let p = under(root, &node_path);
+        fs::read_to_string(&p).at(&p)
+    };
+    let bundle_dir = format!("/var/lib/kubebake/bundles/{version}");
+    let parse = |what: &str, e: serde_yaml::Error| {
+        Error::Other(format!("{bundle_dir}/{what} (staged): {e}"))
+    };
+    let manifest: offline::manifest::BundleManifest =
+        serde_yaml::from_str(&read_yaml(format!("{bundle_dir}/bundle.yaml"))?)
+            .map_err(|e| parse("bundle.yaml", e))?;
+    let release_index =
+        serde_yaml::from_str(&read_yaml(format!("{bundle_dir}/release-index.yaml"))?)
+            .map_err(|e| parse("release-index.yaml", e))?;
+    let archive = plan::images_archive_path(version);
+    let images_archive = match record.files.iter().find(|f| f.path == archive) {
+        Some(f) => {
+            let p = under(root, &archive);
+            Some((f.sha256.clone(), fs::metadata(&p).at(&p)?.len()))
+        }
+        None => None,
+    };
+    let source = Source {
+        manifest,
+        release_index,
+        bundle_sha256: bundle.sha256.clone(),
+        signature_verified: bundle.signature_verified,
+        images_archive,
+        unpacked: None,
+    };
+    let opts = StageOptions {
+        activate: true,
+        ..opts.clone()
+    };
+    install(&source, &opts)
+}
+
+/// What staging installs from.
+struct Source {
+    manifest: offline::manifest::BundleManifest,
+    release_index: offline::version::ReleaseIndex,
+    bundle_sha256: String,
+    signature_verified: bool,
+    /// sha256 and size of the images archive.
+    images_archive: Option<(String, u64)>,
+    /// The verified, unpacked bundle; `None` when activating a version staged before (every
+    /// file from the bundle must then be in place, unchanged).
+    unpacked: Option<PathBuf>,
+}
+
+fn read_record(root: &Path) -> Result<StagedRecord> {
+    let record_path = under(root, RECORD_PATH);
+    match fs::read(&record_path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map_err(|e| Error::Other(format!("{}: {e}", record_path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StagedRecord::default()),
+        Err(e) => Err(Error::io(&record_path, e)),
+    }
+}
+
+/// Applies the plan for `src` to the node: files, directories, links, images, the record.
+fn install(src: &Source, opts: &StageOptions) -> Result<StageReport> {
+    let root = &opts.root;
+    let manifest = &src.manifest;
+    let version = manifest.kubernetes_version.clone();
+    let record_path = under(root, RECORD_PATH);
+    let mut record = read_record(root)?;
     let activate = opts.activate
         || record.active_version.is_none()
         || record.active_version.as_deref() == Some(version.as_str());
-    let p = plan(manifest, &report.release_index, activate);
+    let p = plan(manifest, &src.release_index, activate);
 
     let mut out = StageReport {
         version: version.clone(),
         bundle: manifest.name.clone(),
-        sha256: report.bundle_sha256.clone(),
-        signature_verified: report.signature_verified,
+        sha256: src.bundle_sha256.clone(),
+        signature_verified: src.signature_verified,
         active_version: String::new(),
         written: vec![],
         unchanged: vec![],
@@ -179,7 +262,7 @@ fn stage_inner(
                     .artifact(rel)
                     .ok_or_else(|| Error::Other(format!("internal: {rel} not in manifest")))?;
                 install_file(
-                    &unpacked.join(rel),
+                    src.unpacked.as_ref().map(|u| u.join(rel)).as_deref(),
                     &target,
                     f.mode,
                     &art.sha256,
@@ -190,12 +273,15 @@ fn stage_inner(
                 art.sha256.clone()
             }
             Content::ImageArchive => {
-                let (sha, size) = report
+                let (sha, size) = src
                     .images_archive
                     .clone()
                     .ok_or_else(|| Error::Other("internal: no images archive".into()))?;
                 install_file(
-                    &unpacked.join(IMAGES_ARCHIVE),
+                    src.unpacked
+                        .as_ref()
+                        .map(|u| u.join(IMAGES_ARCHIVE))
+                        .as_deref(),
                     &target,
                     f.mode,
                     &sha,
@@ -312,8 +398,8 @@ fn stage_inner(
     record.bundles.push(StagedBundle {
         name: manifest.name.clone(),
         kubernetes_version: version.clone(),
-        sha256: report.bundle_sha256.clone(),
-        signature_verified: report.signature_verified,
+        sha256: src.bundle_sha256.clone(),
+        signature_verified: src.signature_verified,
         created: manifest.created.clone(),
     });
     record
@@ -353,8 +439,6 @@ fn stage_inner(
     }
     out.active_version = record.active_version.clone().unwrap_or_default();
     out.record = record;
-    drop(work);
-    let _ = fs::remove_dir(work_parent);
     Ok(out)
 }
 
@@ -413,8 +497,10 @@ fn install_bytes(
     Ok(())
 }
 
+/// Installs the file from the bundle at `src` as `target` unless `target` already has `sha`;
+/// with no `src` (activating what is staged) a `target` without `sha` is an error.
 fn install_file(
-    src: &Path,
+    src: Option<&Path>,
     target: &Path,
     mode: u32,
     sha: &str,
@@ -433,6 +519,11 @@ fn install_file(
             return Ok(());
         }
     }
+    let Some(src) = src else {
+        return Err(Error::Other(format!(
+            "{node_path} is not what was staged (sha256 {sha}): stage the bundle again"
+        )));
+    };
     let dir = target
         .parent()
         .ok_or_else(|| Error::Other(format!("{}: no parent", target.display())))?;

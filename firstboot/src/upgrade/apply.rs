@@ -859,7 +859,7 @@ fn run_step(
             Ok(None)
         }
         ACTIVATE => {
-            prepare::activate(&req.stage)?;
+            prepare::activate(&req.stage, &req.target)?;
             Ok(None)
         }
         KUBELET_RESTART => {

@@ -160,11 +160,15 @@ pub fn stage(req: &StageRequest) -> anyhow::Result<bake::stage::StageReport> {
         .map_err(|e| anyhow::anyhow!("staging bundle {}: {e}", req.bundle.display()))
 }
 
-/// Makes the staged version active (`/usr/local/bin` links, node-wide files, `staged.json`):
-/// bake's staging again with `activate`, which rewrites only what differs.
-pub fn activate(req: &StageRequest) -> anyhow::Result<bake::stage::StageReport> {
-    bake::stage::stage(&req.bundle, &req.options(true), &offline::progress::Silent)
-        .map_err(|e| anyhow::anyhow!("activating bundle {}: {e}", req.bundle.display()))
+/// Makes the staged `version` active (`/usr/local/bin` links, node-wide files, `staged.json`)
+/// from what [`stage`] put on the node, without reading the bundle again; rewrites only what
+/// differs.
+pub fn activate(
+    req: &StageRequest,
+    version: &KubeVersion,
+) -> anyhow::Result<bake::stage::StageReport> {
+    bake::stage::activate_staged(&version.to_string(), &req.options(true))
+        .map_err(|e| anyhow::anyhow!("activating the staged {version}: {e}"))
 }
 
 #[cfg(test)]
