@@ -544,7 +544,10 @@ fn recover_old_etcd(req: &Request, env: &Env, backup_dir: &str, r: &staticpod::R
     let Err(first) = wait_etcd_available(req) else {
         return "the previous etcd serves the cluster again".into();
     };
+    // The restore takes the manifest out; it goes back once the kubelet has seen it gone, so
+    // the kubelet starts etcd afresh on the restored data.
     let restored = restore_etcd_snapshot(req, env, backup_dir).and_then(|snapshot| {
+        staticpod::wait_stopped(r, env.pods).map_err(anyhow::Error::msg)?;
         staticpod::put_back(r)?;
         Ok(snapshot)
     });

@@ -191,6 +191,17 @@ pub fn put_back(r: &Replace) -> anyhow::Result<()> {
     install(r.root, &file, &old)
 }
 
+/// Waits until the kubelet has stopped the component whose manifest was taken out (its mirror
+/// pod is gone).
+pub fn wait_stopped(r: &Replace, pods: &dyn PodStatus) -> Result<(), String> {
+    let mirror = format!("kube-system/{}-{}", r.component, r.node);
+    poll(
+        &r.wait,
+        &format!("the kubelet did not stop the component (mirror pod {mirror} still there)"),
+        || Ok(pods.mirror_hash(r.component, r.node)?.is_none()),
+    )
+}
+
 /// Restarts an unchanged component so it loads renewed certificates (spec §14.5 step 4d: etcd
 /// when its manifest is equal but kube-apiserver's changes): renews them, takes the manifest out
 /// until the kubelet removed the mirror pod, puts the same manifest back and waits for the
@@ -218,13 +229,7 @@ pub fn cycle(
     };
     std::fs::remove_file(&current_path)
         .map_err(|e| fail(format!("taking {} out: {e}", current_path.display())))?;
-    let mirror = format!("kube-system/{}-{}", r.component, r.node);
-    poll(
-        &r.wait,
-        &format!("the kubelet did not stop the component (mirror pod {mirror} still there)"),
-        || Ok(pods.mirror_hash(r.component, r.node)?.is_none()),
-    )
-    .map_err(put_back)?;
+    wait_stopped(r, pods).map_err(put_back)?;
     install(r.root, &file, &text)
         .map_err(|e| put_back(format!("putting the manifest back: {e}")))?;
     poll(
